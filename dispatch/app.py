@@ -1,0 +1,78 @@
+"""The one app factory: connect, migrate, load rules, start the writer, wire routes and screens.
+
+Wiring only; no request handling and no SQL here. Everything it builds is reachable through
+``web.CTX`` so that handlers never touch globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import xstatic.pkg.leaflet
+from aiohttp import WSCloseCode, web
+
+from dispatch import actions, store, web as edge
+from dispatch.hub import Hub
+from dispatch.metrics import Metrics
+from dispatch.settings import PROJECT_ROOT, Settings
+
+CONSOLE_DIR = PROJECT_ROOT / "console_ui"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def create_app(
+    settings: Settings, database_url: str, *, clock: Callable[[], datetime] = utcnow
+) -> web.Application:
+    """Build a ready app: the database is migrated and the rules are valid before it serves."""
+    rules = await asyncio.to_thread(actions.load_rules, settings.rules_dir)
+    pool = await store.create_pool(database_url, min_size=2, max_size=settings.pool_size)
+    try:
+        await store.migrate(pool)
+    except BaseException:
+        await pool.close()
+        raise
+    metrics = Metrics()
+    hub = Hub(queue_size=settings.stream_queue_size)
+    db = store.Store(pool)
+    writer = actions.Writer(db, hub, metrics, max_batch=settings.max_batch)
+    ctx = actions.Ctx(
+        settings=settings,
+        store=db,
+        writer=writer,
+        hub=hub,
+        metrics=metrics,
+        rules=rules,
+        clock=clock,
+    )
+    if settings.demo:
+        await actions.ensure_demo_accounts(ctx)
+
+    app = web.Application(middlewares=[edge.error_middleware], client_max_size=edge.MAX_BODY)
+    app[edge.CTX] = ctx
+    app[edge.SOCKETS] = weakref.WeakSet()
+    app[edge.OPENAPI] = edge.openapi_document()
+    edge.add_routes(app)
+    edge.add_console(app, CONSOLE_DIR, xstatic.pkg.leaflet.BASE_DIR)
+
+    async def start(_: web.Application) -> None:
+        writer.start()
+
+    async def shutdown(app: web.Application) -> None:
+        # Screens are told "going away" and will resume with ?after= against the next process.
+        for ws in list(app[edge.SOCKETS]):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        await writer.stop()
+
+    async def cleanup(_: web.Application) -> None:
+        await pool.close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(shutdown)
+    app.on_cleanup.append(cleanup)
+    return app

@@ -1,0 +1,572 @@
+"""Pure incident domain: enums, frozen records, the assignment transition table, input parsing.
+
+It decides what a change means and which events it makes; it must not do I/O, read the clock
+(``now`` is passed in) or know about HTTP beyond turning bad input into ``BadInput``.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import math
+import re
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+# JSON values as they come off the wire and go into jsonb; no Any in the domain.
+JSON: TypeAlias = "None | bool | int | float | str | list[JSON] | dict[str, JSON]"
+JSONObject: TypeAlias = "dict[str, JSON]"
+
+
+class UserRole(StrEnum):
+    CALLTAKER = "calltaker"
+    SUPERVISOR = "supervisor"
+    AGENCY = "agency"
+    ADMIN = "admin"
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    SMS = "sms"
+    APP = "app"
+
+
+class AssignmentRole(StrEnum):
+    PRIMARY = "primary"
+    SUPPORT = "support"
+
+
+class AssignmentStatus(StrEnum):
+    DISPATCHED = "dispatched"
+    ACKNOWLEDGED = "acknowledged"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    RESOLVED = "resolved"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+
+
+class IncidentStatus(StrEnum):
+    """Follows from the assignments (the most advanced live one), except ``closed``."""
+
+    DISPATCHED = "dispatched"
+    ACKNOWLEDGED = "acknowledged"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    CLOSED = "closed"
+
+
+class CloseReason(StrEnum):
+    RESOLVED = "resolved"
+    DUPLICATE = "duplicate"
+    PRANK = "prank"
+    UNFOUNDED = "unfounded"
+    REFERRED = "referred"
+    CANCELLED = "cancelled"
+
+
+A = AssignmentStatus
+# The one transition table: (current status, requested status) -> event type. Anything not
+# listed is illegal (409). An agency must acknowledge before it moves, and a unit that jumps
+# from acknowledged to on scene leaves en route empty: timestamps are never back-filled.
+TRANSITIONS: Mapping[tuple[AssignmentStatus, AssignmentStatus], str] = {
+    (A.DISPATCHED, A.ACKNOWLEDGED): "assignment.acknowledged",
+    (A.DISPATCHED, A.DECLINED): "assignment.declined",
+    (A.DISPATCHED, A.CANCELLED): "assignment.cancelled",
+    (A.ACKNOWLEDGED, A.EN_ROUTE): "assignment.en_route",
+    (A.ACKNOWLEDGED, A.ON_SCENE): "assignment.on_scene",
+    (A.ACKNOWLEDGED, A.RESOLVED): "assignment.resolved",
+    (A.ACKNOWLEDGED, A.CANCELLED): "assignment.cancelled",
+    (A.EN_ROUTE, A.ON_SCENE): "assignment.on_scene",
+    (A.EN_ROUTE, A.RESOLVED): "assignment.resolved",
+    (A.EN_ROUTE, A.CANCELLED): "assignment.cancelled",
+    (A.ON_SCENE, A.RESOLVED): "assignment.resolved",
+    (A.ON_SCENE, A.CANCELLED): "assignment.cancelled",
+}
+TERMINAL = frozenset({A.RESOLVED, A.DECLINED, A.CANCELLED})
+# Statuses an agency may set through POST /incidents/{id}/status; cancelling is the centre's.
+AGENCY_SETTABLE = frozenset({A.ACKNOWLEDGED, A.EN_ROUTE, A.ON_SCENE, A.RESOLVED, A.DECLINED})
+_PROGRESS = (A.DISPATCHED, A.ACKNOWLEDGED, A.EN_ROUTE, A.ON_SCENE)
+
+
+class DomainError(Exception):
+    """Base of the errors the edge maps to HTTP statuses in one place."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadInput(DomainError):
+    """One or more fields are missing or wrong; ``fields`` maps each to the reason."""
+
+    code = "bad_input"
+
+    def __init__(self, fields: Mapping[str, str], message: str = "invalid input") -> None:
+        super().__init__(message)
+        self.fields = dict(fields)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k}: {v}" for k, v in self.fields.items())
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+
+
+class InvalidTransition(DomainError):
+    code = "invalid_transition"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    role: UserRole
+    agency: str | None
+
+    @property
+    def is_centre(self) -> bool:
+        """Call-takers, supervisors and admins work for the centre and see all of it."""
+        return self.role is not UserRole.AGENCY
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    lat: float
+    lon: float
+    accuracy_m: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    phone: str
+    channel: Channel
+    received_at: datetime | None
+    location: Location | None
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """What a call-taker submits to open an incident."""
+
+    category: str
+    location: Location
+    call_id: int | None
+    phone: str | None
+    description: str
+    priority: int | None
+    client_ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    agency: str
+    role: AssignmentRole
+    status: AssignmentStatus
+    rule_id: str
+    dispatched_at: datetime
+    acknowledged_at: datetime | None = None
+    en_route_at: datetime | None = None
+    on_scene_at: datetime | None = None
+    resolved_at: datetime | None = None
+    declined_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    id: int
+    phone: str
+    channel: Channel
+    received_at: datetime
+    location: Location | None
+    outcome: str | None
+    incident_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: int
+    category: str
+    priority: int
+    location: Location
+    zone: str | None
+    zone_name: str | None
+    kecamatan: str | None
+    out_of_area: bool
+    handover: str | None
+    description: str
+    status: IncidentStatus
+    close_reason: CloseReason | None
+    rule_id: str
+    ruleset_version: str
+    units: tuple[JSONObject, ...]
+    created_at: datetime
+    created_by: str
+    client_ref: str | None
+    closed_at: datetime | None = None
+    assignments: tuple[Assignment, ...] = ()
+    calls: tuple[CallRecord, ...] = ()
+
+    @property
+    def agencies(self) -> tuple[str, ...]:
+        return tuple(a.agency for a in self.assignments)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event before the store gives it its ``seq``."""
+
+    type: str
+    actor: str
+    at: datetime
+    incident_id: int | None = None
+    call_id: int | None = None
+    # Agencies allowed to see the event; the centre sees every event.
+    agencies: tuple[str, ...] = ()
+    data: JSONObject = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    type: str
+    actor: str
+    at: datetime
+    incident_id: int | None
+    call_id: int | None
+    agencies: tuple[str, ...]
+    data: JSONObject
+
+
+# --- state machine -------------------------------------------------------------------------
+
+
+def transition(current: AssignmentStatus, requested: AssignmentStatus) -> str:
+    """Return the event type for a legal change, or raise InvalidTransition."""
+    event_type = TRANSITIONS.get((current, requested))
+    if event_type is None:
+        raise InvalidTransition(f"assignment cannot go from {current} to {requested}")
+    return event_type
+
+
+def incident_status(assignments: Sequence[Assignment]) -> IncidentStatus:
+    """The most advanced status among live assignments; dispatched when none has moved."""
+    live = [a.status for a in assignments if a.status not in TERMINAL]
+    if not live:
+        return IncidentStatus.DISPATCHED
+    return IncidentStatus(max(live, key=_PROGRESS.index).value)
+
+
+def all_resolved(assignments: Sequence[Assignment]) -> bool:
+    """True when no assignment is live and at least one agency resolved the incident."""
+    return all(a.status in TERMINAL for a in assignments) and any(
+        a.status is A.RESOLVED for a in assignments
+    )
+
+
+def stamp(
+    assignment: Assignment, status: AssignmentStatus, now: datetime, note: str | None
+) -> Assignment:
+    """The assignment after a legal change, with the time of that step (and only that step)."""
+    step_time = {f"{status.value}_at": now}
+    return replace(assignment, status=status, note=note or assignment.note, **step_time)
+
+
+# --- visibility ----------------------------------------------------------------------------
+
+
+def can_see(user: User, incident_agencies: Container[str]) -> bool:
+    return user.is_centre or (user.agency is not None and user.agency in incident_agencies)
+
+
+def event_visible(event: Event, agency: str | None) -> bool:
+    """``agency`` None is the centre, which sees every event."""
+    return agency is None or agency in event.agencies
+
+
+def redact_incident(incident: JSONObject, agency: str) -> JSONObject:
+    """An agency gets the callers' numbers only when it leads the response (primary)."""
+    assignments = incident.get("assignments")
+    is_primary = isinstance(assignments, list) and any(
+        isinstance(a, dict) and a.get("agency") == agency and a.get("role") == "primary"
+        for a in assignments
+    )
+    calls = incident.get("calls")
+    if is_primary or not isinstance(calls, list):
+        return incident
+    hidden: list[JSON] = [
+        {k: v for k, v in c.items() if k != "phone"} if isinstance(c, dict) else c for c in calls
+    ]
+    return {**incident, "calls": hidden}
+
+
+def redact_for_agency(data: JSONObject, agency: str) -> JSONObject:
+    incident = data.get("incident")
+    if not isinstance(incident, dict):
+        return data
+    return {**data, "incident": redact_incident(incident, agency)}
+
+
+# --- parsing at the edge -------------------------------------------------------------------
+
+_PHONE = re.compile(r"^\+?[0-9]{3,20}$")
+_CLIENT_REF = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+MAX_DESCRIPTION = 2000
+
+
+def _obj(body: JSON, name: str = "body") -> JSONObject:
+    if not isinstance(body, dict):
+        raise BadInput({name: "must be a JSON object"})
+    return body
+
+
+def _number(value: JSON) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def parse_location(value: JSON, errors: dict[str, str], name: str = "location") -> Location | None:
+    if not isinstance(value, dict):
+        errors[name] = "must be an object {lat, lon, accuracy_m?}"
+        return None
+    lat, lon = _number(value.get("lat")), _number(value.get("lon"))
+    if lat is None or not -90 <= lat <= 90:
+        errors[f"{name}.lat"] = "must be a number from -90 to 90"
+    if lon is None or not -180 <= lon <= 180:
+        errors[f"{name}.lon"] = "must be a number from -180 to 180"
+    accuracy: float | None = None
+    if value.get("accuracy_m") is not None:
+        accuracy = _number(value.get("accuracy_m"))
+        if accuracy is None or not 0 <= accuracy <= 100_000:
+            errors[f"{name}.accuracy_m"] = "must be a number of metres from 0 to 100000"
+    if lat is None or lon is None or any(k.startswith(f"{name}.") for k in errors):
+        return None
+    return Location(lat=lat, lon=lon, accuracy_m=accuracy)
+
+
+def parse_phone(value: JSON, errors: dict[str, str], name: str = "phone") -> str | None:
+    if not isinstance(value, str) or not _PHONE.match(value.replace(" ", "")):
+        errors[name] = "must be a phone number of 3 to 20 digits, optionally starting with +"
+        return None
+    return value.replace(" ", "")
+
+
+def parse_time(value: JSON, errors: dict[str, str], name: str) -> datetime | None:
+    if not isinstance(value, str):
+        errors[name] = "must be an ISO 8601 timestamp with offset"
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        errors[name] = "must be an ISO 8601 timestamp with offset"
+        return None
+    if parsed.tzinfo is None:
+        errors[name] = "must carry a UTC offset, e.g. 2026-11-22T14:00:00+07:00"
+        return None
+    return parsed
+
+
+def parse_new_call(body: JSON) -> NewCall:
+    obj = _obj(body)
+    errors: dict[str, str] = {}
+    phone = parse_phone(obj.get("phone"), errors)
+    channel = Channel.VOICE
+    if obj.get("channel") is not None:
+        raw = obj.get("channel")
+        if raw not in {c.value for c in Channel}:
+            errors["channel"] = f"must be one of {', '.join(c.value for c in Channel)}"
+        else:
+            channel = Channel(str(raw))
+    location = None
+    if obj.get("location") is not None:
+        location = parse_location(obj.get("location"), errors)
+    received_at = None
+    if obj.get("received_at") is not None:
+        received_at = parse_time(obj.get("received_at"), errors, "received_at")
+    if errors or phone is None:
+        raise BadInput(errors)
+    return NewCall(phone=phone, channel=channel, received_at=received_at, location=location)
+
+
+def parse_intake(body: JSON, categories: Container[str]) -> Intake:
+    """Check every field of an incident submission and name each one that is wrong."""
+    obj = _obj(body)
+    errors: dict[str, str] = {}
+    category = obj.get("category")
+    if not isinstance(category, str) or category not in categories:
+        errors["category"] = "unknown category (see GET /api/v1/categories)"
+    location = parse_location(obj.get("location"), errors)
+    call_id: int | None = None
+    phone: str | None = None
+    raw_call = obj.get("call_id")
+    if raw_call is not None:
+        if isinstance(raw_call, bool) or not isinstance(raw_call, int) or raw_call < 1:
+            errors["call_id"] = "must be a positive integer"
+        else:
+            call_id = raw_call
+    elif obj.get("phone") is not None:
+        phone = parse_phone(obj.get("phone"), errors)
+    else:
+        errors["call_id"] = "give call_id (a received call) or phone"
+    description = obj.get("description", "")
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+        errors["description"] = f"must be text of at most {MAX_DESCRIPTION} characters"
+        description = ""
+    priority = obj.get("priority")
+    if priority is not None and (
+        isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 4
+    ):
+        errors["priority"] = "must be 1 (highest) to 4"
+    client_ref = obj.get("client_ref")
+    if client_ref is not None and (
+        not isinstance(client_ref, str) or not _CLIENT_REF.match(client_ref)
+    ):
+        errors["client_ref"] = "must be 1-100 characters of letters, digits, . _ : -"
+    if errors or location is None or not isinstance(category, str):
+        raise BadInput(errors)
+    return Intake(
+        category=category,
+        location=location,
+        call_id=call_id,
+        phone=phone,
+        description=description.strip(),
+        priority=priority if isinstance(priority, int) else None,
+        client_ref=client_ref if isinstance(client_ref, str) else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    status: AssignmentStatus
+    note: str | None
+
+
+def parse_status_change(body: JSON) -> StatusChange:
+    obj = _obj(body)
+    errors: dict[str, str] = {}
+    raw = obj.get("status")
+    allowed = sorted(s.value for s in AGENCY_SETTABLE)
+    status: AssignmentStatus | None = None
+    if not isinstance(raw, str) or raw not in allowed:
+        errors["status"] = f"must be one of {', '.join(allowed)}"
+    else:
+        status = AssignmentStatus(raw)
+    note = obj.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_DESCRIPTION):
+        errors["note"] = f"must be text of at most {MAX_DESCRIPTION} characters"
+    if errors or status is None:
+        raise BadInput(errors)
+    return StatusChange(status=status, note=note if isinstance(note, str) else None)
+
+
+def parse_credentials(body: JSON) -> tuple[str, str]:
+    obj = _obj(body)
+    errors: dict[str, str] = {}
+    username, password = obj.get("username"), obj.get("password")
+    if not isinstance(username, str) or not 1 <= len(username) <= 100:
+        errors["username"] = "required"
+    if not isinstance(password, str) or not 1 <= len(password) <= 200:
+        errors["password"] = "required"
+    if errors or not isinstance(username, str) or not isinstance(password, str):
+        raise BadInput(errors)
+    return username, password
+
+
+# --- JSON views ----------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def dump_location(location: Location) -> JSONObject:
+    out: JSONObject = {"lat": location.lat, "lon": location.lon}
+    if location.accuracy_m is not None:
+        out["accuracy_m"] = location.accuracy_m
+    return out
+
+
+def dump_assignment(a: Assignment) -> JSONObject:
+    return {
+        "agency": a.agency,
+        "role": a.role.value,
+        "status": a.status.value,
+        "rule": a.rule_id,
+        "dispatched_at": _iso(a.dispatched_at),
+        "acknowledged_at": _iso(a.acknowledged_at),
+        "en_route_at": _iso(a.en_route_at),
+        "on_scene_at": _iso(a.on_scene_at),
+        "resolved_at": _iso(a.resolved_at),
+        "declined_at": _iso(a.declined_at),
+        "cancelled_at": _iso(a.cancelled_at),
+        "note": a.note,
+    }
+
+
+def dump_call(c: CallRecord) -> JSONObject:
+    return {
+        "id": c.id,
+        "phone": c.phone,
+        "channel": c.channel.value,
+        "received_at": _iso(c.received_at),
+        "location": dump_location(c.location) if c.location else None,
+        "outcome": c.outcome,
+        "incident_id": c.incident_id,
+    }
+
+
+def dump_incident(i: Incident) -> JSONObject:
+    return {
+        "id": i.id,
+        "category": i.category,
+        "priority": i.priority,
+        "location": dump_location(i.location),
+        "zone": i.zone,
+        "zone_name": i.zone_name,
+        "kecamatan": i.kecamatan,
+        "out_of_area": i.out_of_area,
+        "handover": i.handover,
+        "description": i.description,
+        "status": i.status.value,
+        "close_reason": i.close_reason.value if i.close_reason else None,
+        "rule": i.rule_id,
+        "ruleset_version": i.ruleset_version,
+        "units": list(i.units),
+        "created_at": _iso(i.created_at),
+        "created_by": i.created_by,
+        "closed_at": _iso(i.closed_at),
+        "client_ref": i.client_ref,
+        "assignments": [dump_assignment(a) for a in i.assignments],
+        "calls": [dump_call(c) for c in i.calls],
+    }
+
+
+def dump_event(e: Event, agency: str | None = None) -> JSONObject:
+    """The stream/timeline view of an event; agencies get the redacted payload."""
+    data = e.data if agency is None else redact_for_agency(e.data, agency)
+    return {
+        "seq": e.seq,
+        "type": e.type,
+        "incident_id": e.incident_id,
+        "call_id": e.call_id,
+        "actor": e.actor,
+        "at": e.at.isoformat(),
+        "data": data,
+    }

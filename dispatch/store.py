@@ -1,0 +1,518 @@
+"""The only module with SQL: the asyncpg pool, migrations, and the queries as named constants.
+
+Methods take and return domain records from ``incidents``; they make no decisions and never
+publish anything (the writer publishes after commit).
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import cast
+
+import asyncpg
+import orjson
+
+from dispatch.incidents import (
+    JSON,
+    Assignment,
+    AssignmentRole,
+    AssignmentStatus,
+    CallRecord,
+    Channel,
+    CloseReason,
+    Event,
+    Incident,
+    IncidentStatus,
+    JSONObject,
+    Location,
+    NewCall,
+    NewEvent,
+    User,
+    UserRole,
+)
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = asyncpg.Record
+Pool: TypeAlias = "asyncpg.Pool[Record]"
+Connection: TypeAlias = "asyncpg.Connection[Record]"
+
+# Errors that mean "the database is not there right now" rather than "this request is wrong".
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    TimeoutError,
+)
+
+# Serialises concurrent start-ups of several app processes on one database.
+MIGRATION_LOCK_ID = 112_0001
+
+
+async def _init_connection(conn: Connection) -> None:
+    for kind in ("jsonb", "json"):
+        await conn.set_type_codec(
+            kind,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
+async def create_pool(dsn: str, *, min_size: int, max_size: int) -> Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+    )
+    assert pool is not None
+    return pool
+
+
+# --- migrations ----------------------------------------------------------------------------
+
+CREATE_MIGRATIONS = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+SELECT_MIGRATIONS = "SELECT version, checksum FROM schema_migrations"
+INSERT_MIGRATION = "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations() -> list[Migration]:
+    """The numbered ``NNNN_name.sql`` files shipped in ``dispatch/migrations``."""
+    found = []
+    for entry in resources.files("dispatch.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            number, _, rest = entry.name.partition("_")
+            found.append(Migration(int(number), rest.removesuffix(".sql"), entry.read_text()))
+    return sorted(found, key=lambda m: m.version)
+
+
+async def migrate(pool: Pool) -> list[str]:
+    """Apply the migrations not yet recorded; each in its own transaction. Idempotent."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        try:
+            await conn.execute(CREATE_MIGRATIONS)
+            done = {r["version"]: r["checksum"] for r in await conn.fetch(SELECT_MIGRATIONS)}
+            for m in load_migrations():
+                if m.version in done:
+                    if done[m.version] != m.checksum:
+                        log.warning(
+                            "migration %04d_%s changed after it was applied", m.version, m.name
+                        )
+                    continue
+                async with conn.transaction():
+                    await conn.execute(m.sql)
+                    await conn.execute(INSERT_MIGRATION, m.version, m.name, m.checksum)
+                applied.append(f"{m.version:04d}_{m.name}")
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+    return applied
+
+
+# --- queries -------------------------------------------------------------------------------
+
+UPSERT_USER = """
+INSERT INTO users (username, password_hash, role, agency) VALUES ($1, $2, $3, $4)
+ON CONFLICT (username) DO NOTHING"""
+SELECT_LOGIN = "SELECT id, username, role, agency, password_hash FROM users WHERE username = $1"
+UPDATE_PASSWORD_HASH = "UPDATE users SET password_hash = $2 WHERE id = $1"
+INSERT_TOKEN = """
+INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"""
+SELECT_TOKEN_USER = """
+SELECT u.id, u.username, u.role, u.agency FROM tokens t JOIN users u ON u.id = t.user_id
+WHERE t.token_hash = $1 AND t.expires_at > $2"""
+DELETE_EXPIRED_TOKENS = "DELETE FROM tokens WHERE expires_at <= $1"
+
+INSERT_CALL = """
+INSERT INTO calls (phone, channel, received_at, answered_at, lat, lon, accuracy_m, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *"""
+SELECT_CALL = "SELECT * FROM calls WHERE id = $1"
+LINK_CALL = "UPDATE calls SET incident_id = $2, outcome = $3, outcome_at = $4 WHERE id = $1"
+
+SELECT_INCIDENT_BY_REF = "SELECT id FROM incidents WHERE client_ref = $1"
+INSERT_INCIDENT = """
+INSERT INTO incidents (client_ref, category, priority, lat, lon, accuracy_m, zone, zone_name,
+    kecamatan, out_of_area, handover, description, status, rule_id, ruleset_version, units,
+    created_at, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+RETURNING id"""
+UPDATE_INCIDENT_STATUS = """
+UPDATE incidents SET status = $2, close_reason = $3, closed_at = $4 WHERE id = $1"""
+INSERT_ASSIGNMENTS = """
+INSERT INTO assignments (incident_id, agency, role, status, rule_id, dispatched_at)
+SELECT $1, a.agency, a.role, a.status, a.rule_id, a.dispatched_at
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+    AS a (agency, role, status, rule_id, dispatched_at)"""
+UPDATE_ASSIGNMENT = """
+UPDATE assignments SET status = $3, acknowledged_at = $4, en_route_at = $5, on_scene_at = $6,
+    resolved_at = $7, declined_at = $8, cancelled_at = $9, note = $10
+WHERE incident_id = $1 AND agency = $2"""
+
+# One round trip for an incident with its assignments and calls.
+_INCIDENT_VIEW = """
+SELECT i.*,
+    coalesce((SELECT json_agg(a ORDER BY a.role DESC, a.agency) FROM assignments a
+              WHERE a.incident_id = i.id), '[]') AS assignment_rows,
+    coalesce((SELECT json_agg(c ORDER BY c.id) FROM calls c
+              WHERE c.incident_id = i.id), '[]') AS call_rows
+FROM incidents i"""
+SELECT_INCIDENT = _INCIDENT_VIEW + " WHERE i.id = $1"
+SELECT_INCIDENT_FOR_UPDATE = "SELECT id FROM incidents WHERE id = $1 FOR UPDATE"
+# $1 NULL means the centre (every open incident); otherwise the agency's live assignments.
+LIST_OPEN_INCIDENTS = (
+    _INCIDENT_VIEW
+    + """
+WHERE i.status <> 'closed' AND ($1::text IS NULL OR EXISTS (
+    SELECT 1 FROM assignments a WHERE a.incident_id = i.id AND a.agency = $1
+    AND a.status NOT IN ('resolved', 'declined', 'cancelled')))
+ORDER BY i.priority, i.id"""
+)
+
+INSERT_EVENTS = """
+INSERT INTO events (type, actor, at, incident_id, call_id, agencies, data)
+SELECT e.type, e.actor, e.at, e.incident_id, e.call_id,
+    string_to_array(e.agencies, ','), e.data
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[],
+            $6::text[], $7::jsonb[]) WITH ORDINALITY
+    AS e (type, actor, at, incident_id, call_id, agencies, data, ord)
+ORDER BY e.ord
+RETURNING seq"""
+# $2 NULL means the centre, which sees every event.
+LIST_EVENTS_AFTER = """
+SELECT * FROM events WHERE seq > $1 AND ($2::text IS NULL OR $2 = ANY (agencies))
+ORDER BY seq LIMIT $3"""
+LIST_INCIDENT_EVENTS = "SELECT * FROM events WHERE incident_id = $1 ORDER BY seq"
+SELECT_LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
+
+
+# --- row mapping ---------------------------------------------------------------------------
+
+
+def _ts(value: object) -> datetime | None:
+    """Timestamps arrive as datetimes from columns and as ISO strings from json_agg."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _location(row: Record | dict[str, object]) -> Location | None:
+    lat, lon = row["lat"], row["lon"]
+    if lat is None or lon is None:
+        return None
+    accuracy = row["accuracy_m"]
+    return Location(
+        float(cast(float, lat)),
+        float(cast(float, lon)),
+        float(cast(float, accuracy)) if accuracy is not None else None,
+    )
+
+
+def _call(row: Record | dict[str, object]) -> CallRecord:
+    received = _ts(row["received_at"])
+    assert received is not None
+    return CallRecord(
+        id=int(cast(int, row["id"])),
+        phone=str(row["phone"]),
+        channel=Channel(str(row["channel"])),
+        received_at=received,
+        location=_location(row),
+        outcome=cast(str | None, row["outcome"]),
+        incident_id=cast(int | None, row["incident_id"]),
+    )
+
+
+def _assignment(row: dict[str, object]) -> Assignment:
+    dispatched = _ts(row["dispatched_at"])
+    assert dispatched is not None
+    return Assignment(
+        agency=str(row["agency"]),
+        role=AssignmentRole(str(row["role"])),
+        status=AssignmentStatus(str(row["status"])),
+        rule_id=str(row["rule_id"]),
+        dispatched_at=dispatched,
+        acknowledged_at=_ts(row["acknowledged_at"]),
+        en_route_at=_ts(row["en_route_at"]),
+        on_scene_at=_ts(row["on_scene_at"]),
+        resolved_at=_ts(row["resolved_at"]),
+        declined_at=_ts(row["declined_at"]),
+        cancelled_at=_ts(row["cancelled_at"]),
+        note=cast(str | None, row["note"]),
+    )
+
+
+def _incident(row: Record) -> Incident:
+    location = _location(row)
+    assert location is not None
+    return Incident(
+        id=row["id"],
+        category=row["category"],
+        priority=row["priority"],
+        location=location,
+        zone=row["zone"],
+        zone_name=row["zone_name"],
+        kecamatan=row["kecamatan"],
+        out_of_area=row["out_of_area"],
+        handover=row["handover"],
+        description=row["description"],
+        status=IncidentStatus(row["status"]),
+        close_reason=CloseReason(row["close_reason"]) if row["close_reason"] else None,
+        rule_id=row["rule_id"],
+        ruleset_version=row["ruleset_version"],
+        units=tuple(row["units"]),
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        client_ref=row["client_ref"],
+        closed_at=row["closed_at"],
+        assignments=tuple(_assignment(a) for a in row["assignment_rows"]),
+        calls=tuple(_call(c) for c in row["call_rows"]),
+    )
+
+
+def _event(row: Record) -> Event:
+    return Event(
+        seq=row["seq"],
+        type=row["type"],
+        actor=row["actor"],
+        at=row["at"],
+        incident_id=row["incident_id"],
+        call_id=row["call_id"],
+        agencies=tuple(row["agencies"]),
+        data=row["data"],
+    )
+
+
+def _user(row: Record) -> User:
+    return User(
+        id=row["id"], username=row["username"], role=UserRole(row["role"]), agency=row["agency"]
+    )
+
+
+# --- access --------------------------------------------------------------------------------
+
+
+class Tx:
+    """Queries inside one transaction; the writer owns the transaction around them."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def insert_call(self, call: NewCall, *, received_at: datetime, actor: str) -> CallRecord:
+        loc = call.location
+        row = await self.conn.fetchrow(
+            INSERT_CALL,
+            call.phone,
+            call.channel.value,
+            received_at,
+            received_at if call.received_at is None else None,
+            loc.lat if loc else None,
+            loc.lon if loc else None,
+            loc.accuracy_m if loc else None,
+            actor,
+        )
+        assert row is not None
+        return _call(row)
+
+    async def get_call(self, call_id: int) -> CallRecord | None:
+        row = await self.conn.fetchrow(SELECT_CALL, call_id)
+        return _call(row) if row else None
+
+    async def link_call(self, call_id: int, incident_id: int, outcome: str, at: datetime) -> None:
+        await self.conn.execute(LINK_CALL, call_id, incident_id, outcome, at)
+
+    async def find_incident_by_ref(self, client_ref: str) -> int | None:
+        return cast(int | None, await self.conn.fetchval(SELECT_INCIDENT_BY_REF, client_ref))
+
+    async def insert_incident(self, incident: Incident) -> int:
+        i, loc = incident, incident.location
+        incident_id = await self.conn.fetchval(
+            INSERT_INCIDENT,
+            i.client_ref,
+            i.category,
+            i.priority,
+            loc.lat,
+            loc.lon,
+            loc.accuracy_m,
+            i.zone,
+            i.zone_name,
+            i.kecamatan,
+            i.out_of_area,
+            i.handover,
+            i.description,
+            i.status.value,
+            i.rule_id,
+            i.ruleset_version,
+            list(i.units),
+            i.created_at,
+            i.created_by,
+        )
+        return int(incident_id)
+
+    async def insert_assignments(self, incident_id: int, assignments: Sequence[Assignment]) -> None:
+        await self.conn.execute(
+            INSERT_ASSIGNMENTS,
+            incident_id,
+            [a.agency for a in assignments],
+            [a.role.value for a in assignments],
+            [a.status.value for a in assignments],
+            [a.rule_id for a in assignments],
+            [a.dispatched_at for a in assignments],
+        )
+
+    async def update_assignment(self, incident_id: int, a: Assignment) -> None:
+        await self.conn.execute(
+            UPDATE_ASSIGNMENT,
+            incident_id,
+            a.agency,
+            a.status.value,
+            a.acknowledged_at,
+            a.en_route_at,
+            a.on_scene_at,
+            a.resolved_at,
+            a.declined_at,
+            a.cancelled_at,
+            a.note,
+        )
+
+    async def update_incident_status(
+        self,
+        incident_id: int,
+        status: IncidentStatus,
+        close_reason: CloseReason | None,
+        closed_at: datetime | None,
+    ) -> None:
+        await self.conn.execute(
+            UPDATE_INCIDENT_STATUS,
+            incident_id,
+            status.value,
+            close_reason.value if close_reason else None,
+            closed_at,
+        )
+
+    async def get_incident(self, incident_id: int, *, lock: bool = False) -> Incident | None:
+        """``lock`` takes the row lock first, for a read-modify-write of this incident."""
+        if lock and await self.conn.fetchval(SELECT_INCIDENT_FOR_UPDATE, incident_id) is None:
+            return None
+        row = await self.conn.fetchrow(SELECT_INCIDENT, incident_id)
+        return _incident(row) if row else None
+
+    async def append_events(self, events: Sequence[NewEvent]) -> list[int]:
+        """Insert events in order with one statement; returns their seqs in the same order."""
+        if not events:
+            return []
+        rows = await self.conn.fetch(
+            INSERT_EVENTS,
+            [e.type for e in events],
+            [e.actor for e in events],
+            [e.at for e in events],
+            [e.incident_id for e in events],
+            [e.call_id for e in events],
+            # Agency codes have no commas; a flat text[] keeps this one statement.
+            [",".join(e.agencies) for e in events],
+            [e.data for e in events],
+        )
+        return [r["seq"] for r in rows]
+
+
+class Store:
+    """Pool-level reads and the transaction factory for the writer."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield Tx(conn)
+
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1", timeout=2)
+
+    async def ensure_user(
+        self, username: str, password_hash: str, role: UserRole, agency: str | None
+    ) -> None:
+        await self.pool.execute(UPSERT_USER, username, password_hash, role.value, agency)
+
+    async def get_login(self, username: str) -> tuple[User, str] | None:
+        row = await self.pool.fetchrow(SELECT_LOGIN, username)
+        return (_user(row), row["password_hash"]) if row else None
+
+    async def update_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self.pool.execute(UPDATE_PASSWORD_HASH, user_id, password_hash)
+
+    async def insert_token(
+        self, token_hash: bytes, user_id: int, now: datetime, expires_at: datetime
+    ) -> None:
+        await self.pool.execute(INSERT_TOKEN, token_hash, user_id, now, expires_at)
+
+    async def get_token_user(self, token_hash: bytes, now: datetime) -> User | None:
+        row = await self.pool.fetchrow(SELECT_TOKEN_USER, token_hash, now)
+        return _user(row) if row else None
+
+    async def delete_expired_tokens(self, now: datetime) -> None:
+        await self.pool.execute(DELETE_EXPIRED_TOKENS, now)
+
+    async def get_incident(self, incident_id: int) -> Incident | None:
+        row = await self.pool.fetchrow(SELECT_INCIDENT, incident_id)
+        return _incident(row) if row else None
+
+    async def list_open_incidents(self, agency: str | None) -> list[Incident]:
+        return [_incident(r) for r in await self.pool.fetch(LIST_OPEN_INCIDENTS, agency)]
+
+    async def list_events_after(self, after: int, agency: str | None, limit: int) -> list[Event]:
+        return [_event(r) for r in await self.pool.fetch(LIST_EVENTS_AFTER, after, agency, limit)]
+
+    async def list_incident_events(self, incident_id: int) -> list[Event]:
+        return [_event(r) for r in await self.pool.fetch(LIST_INCIDENT_EVENTS, incident_id)]
+
+    async def last_seq(self) -> int:
+        return int(await self.pool.fetchval(SELECT_LAST_SEQ))
+
+
+def event_from(new: NewEvent, seq: int) -> Event:
+    """The committed form of an event, once the store has given it its seq."""
+    return Event(
+        seq=seq,
+        type=new.type,
+        actor=new.actor,
+        at=new.at,
+        incident_id=new.incident_id,
+        call_id=new.call_id,
+        agencies=new.agencies,
+        data=new.data,
+    )
+
+
+def as_json_object(value: object) -> JSONObject:
+    """jsonb columns decode to plain dicts; this narrows them for the type checker."""
+    assert isinstance(value, dict)
+    return cast(JSONObject, value)
