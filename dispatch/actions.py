@@ -7,8 +7,6 @@ after its commit, so that publication order is commit order is ``seq`` order. No
 
 from __future__ import annotations
 
-from typing import TypeAlias
-
 import asyncio
 import hashlib
 import logging
@@ -18,13 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from dispatch import routing
 from dispatch.hub import Hub
+from dispatch.incidents import Assignment as AssignmentRecord
 from dispatch.incidents import (
     AssignmentRole,
     AssignmentStatus,
@@ -52,7 +51,6 @@ from dispatch.incidents import (
     stamp,
     transition,
 )
-from dispatch.incidents import Assignment as AssignmentRecord
 from dispatch.metrics import Metrics
 from dispatch.settings import Settings
 from dispatch.store import UNAVAILABLE_ERRORS, Store, Tx, event_from
@@ -159,7 +157,7 @@ class Writer:
             self.metrics.db_unavailable.inc()
             exc = Unavailable("the database is unavailable; nothing was saved, please retry")
         elif not isinstance(exc, DomainError):
-            log.exception("change failed", exc_info=exc)
+            log.error("change failed", exc_info=exc)
         if not job.future.done():
             job.future.set_exception(exc)
 

@@ -7,16 +7,17 @@ Wiring only; no request handling and no SQL here. Everything it builds is reacha
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import xstatic.pkg.leaflet
 from aiohttp import WSCloseCode, web
 
-from dispatch import actions, store, web as edge
+from dispatch import actions, store
+from dispatch import web as edge
 from dispatch.hub import Hub
 from dispatch.metrics import Metrics
+from dispatch.routing import RoutingTable
 from dispatch.settings import PROJECT_ROOT, Settings
 
 CONSOLE_DIR = PROJECT_ROOT / "console_ui"
@@ -27,10 +28,18 @@ def utcnow() -> datetime:
 
 
 async def create_app(
-    settings: Settings, database_url: str, *, clock: Callable[[], datetime] = utcnow
+    settings: Settings,
+    database_url: str,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    rules: RoutingTable | None = None,
 ) -> web.Application:
-    """Build a ready app: the database is migrated and the rules are valid before it serves."""
-    rules = await asyncio.to_thread(actions.load_rules, settings.rules_dir)
+    """Build a ready app: the database is migrated and the rules are valid before it serves.
+
+    ``rules`` is a rule set already loaded from ``settings.rules_dir`` (tests share one).
+    """
+    if rules is None:
+        rules = await asyncio.to_thread(actions.load_rules, settings.rules_dir)
     pool = await store.create_pool(database_url, min_size=2, max_size=settings.pool_size)
     try:
         await store.migrate(pool)
@@ -55,7 +64,8 @@ async def create_app(
 
     app = web.Application(middlewares=[edge.error_middleware], client_max_size=edge.MAX_BODY)
     app[edge.CTX] = ctx
-    app[edge.SOCKETS] = weakref.WeakSet()
+    sockets: set[web.WebSocketResponse] = set()
+    app[edge.SOCKETS] = sockets
     app[edge.OPENAPI] = edge.openapi_document()
     edge.add_routes(app)
     edge.add_console(app, CONSOLE_DIR, xstatic.pkg.leaflet.BASE_DIR)
@@ -63,9 +73,9 @@ async def create_app(
     async def start(_: web.Application) -> None:
         writer.start()
 
-    async def shutdown(app: web.Application) -> None:
+    async def shutdown(_: web.Application) -> None:
         # Screens are told "going away" and will resume with ?after= against the next process.
-        for ws in list(app[edge.SOCKETS]):
+        for ws in list(sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         await writer.stop()
 

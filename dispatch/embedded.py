@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL (the ``pgserver`` package's real binaries) used when DATABASE_URL is unset.
+"""The embedded PostgreSQL (``pgserver``'s real binaries), used when DATABASE_URL is unset.
 
 It starts or adopts the server under a data directory and stops it on request; it must not
 touch the schema (migrations are the store's job).
@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-import pgserver
 import psutil
+from pgserver.postgres_server import get_server
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,6 @@ def start(data_dir: Path) -> EmbeddedServer:
     pgdata = data_dir.resolve() / "pg"
     if pgdata.exists():
         _forget_dead_handles(pgdata)
-    server: EmbeddedServer = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server: EmbeddedServer = get_server(pgdata, cleanup_mode="stop")
     log.info("embedded PostgreSQL at %s", pgdata)
     return server

@@ -7,12 +7,11 @@ comes through the ``Replay`` callable the caller passes in.
 
 from __future__ import annotations
 
-from typing import TypeAlias
-
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from dispatch.incidents import Event, event_visible
 

@@ -6,17 +6,16 @@ It decides what a change means and which events it makes; it must not do I/O, re
 
 from __future__ import annotations
 
-from typing import TypeAlias
-
 import math
 import re
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeAlias
 
 # JSON values as they come off the wire and go into jsonb; no Any in the domain.
-JSON: TypeAlias = "None | bool | int | float | str | list[JSON] | dict[str, JSON]"
+JSON: TypeAlias = "bool | int | float | str | list[JSON] | dict[str, JSON] | None"
 JSONObject: TypeAlias = "dict[str, JSON]"
 
 
@@ -283,8 +282,22 @@ def stamp(
     assignment: Assignment, status: AssignmentStatus, now: datetime, note: str | None
 ) -> Assignment:
     """The assignment after a legal change, with the time of that step (and only that step)."""
-    step_time = {f"{status.value}_at": now}
-    return replace(assignment, status=status, note=note or assignment.note, **step_time)
+    a = replace(assignment, status=status, note=note or assignment.note)
+    match status:
+        case A.ACKNOWLEDGED:
+            return replace(a, acknowledged_at=now)
+        case A.EN_ROUTE:
+            return replace(a, en_route_at=now)
+        case A.ON_SCENE:
+            return replace(a, on_scene_at=now)
+        case A.RESOLVED:
+            return replace(a, resolved_at=now)
+        case A.DECLINED:
+            return replace(a, declined_at=now)
+        case A.CANCELLED:
+            return replace(a, cancelled_at=now)
+        case A.DISPATCHED:
+            return replace(a, dispatched_at=now)
 
 
 # --- visibility ----------------------------------------------------------------------------
@@ -483,7 +496,7 @@ def parse_credentials(body: JSON) -> tuple[str, str]:
     if not isinstance(username, str) or not 1 <= len(username) <= 100:
         errors["username"] = "required"
     if not isinstance(password, str) or not 1 <= len(password) <= 200:
-        errors["password"] = "required"
+        errors["password"] = "required"  # noqa: S105 (a reason, not a password)
     if errors or not isinstance(username, str) or not isinstance(password, str):
         raise BadInput(errors)
     return username, password

@@ -40,7 +40,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8112
     demo: bool = False
-    demo_password: str = "demo112"
+    demo_password: str = "demo112"  # noqa: S105 (the documented demo password, DESIGN §5)
     # A shift is 8 h in Serang's 3-shift roster; a token outlives one shift with margin.
     token_ttl: timedelta = timedelta(hours=12)
     # Per-socket bound: ~1,000 events is minutes of a flood for one agency; past it the

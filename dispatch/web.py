@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -44,7 +43,7 @@ log = logging.getLogger(__name__)
 CTX = web.AppKey("ctx", actions.Ctx)
 OPENAPI = web.AppKey("openapi", bytes)
 # Open stream sockets, so that shutdown can close them instead of waiting on them.
-SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
+SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets")
 
 # Close code for "you fell behind: reconnect with ?after=<last seq>" (4000-4999 are private).
 RESYNC_CLOSE = 4001
@@ -161,7 +160,7 @@ def dump_category(c: routing.Category) -> JSONObject:
         "priority": c.priority,
         "duplicate_radius_m": c.duplicate_radius_m,
         "duplicate_window_s": c.duplicate_window_s,
-        "compatible_with": sorted(c.compatible_with),
+        "compatible_with": [code for code in sorted(c.compatible_with)],
     }
 
 
@@ -234,9 +233,10 @@ async def list_incidents(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     agency = None if user.is_centre else user.agency
     incidents = await ctx.store.list_open_incidents(agency)
-    rows = [dump_incident(i) for i in incidents]
-    if agency is not None:
-        rows = [redact_incident(r, agency) for r in rows]
+    rows: list[JSON] = [
+        dump_incident(i) if agency is None else redact_incident(dump_incident(i), agency)
+        for i in incidents
+    ]
     return json_response({"incidents": rows, "last_seq": await ctx.store.last_seq()})
 
 
@@ -308,6 +308,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
         ctx.hub.unsubscribe(sub)
+        request.app[SOCKETS].discard(ws)
         ctx.metrics.sockets.dec()
     return ws
 

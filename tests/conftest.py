@@ -23,6 +23,7 @@ from aiohttp import ClientSession, ClientWebSocketResponse, web
 from aiohttp.test_utils import TestServer
 
 from dispatch.app import create_app
+from dispatch.routing import RoutingTable
 from dispatch.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +70,12 @@ def settings(database_url: str) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def rules(settings: Settings) -> RoutingTable:
+    """Loaded once: building the spatial index takes most of a second."""
+    return RoutingTable.load(settings.rules_dir)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -108,8 +115,12 @@ class Api:
         headers = kwargs.pop("headers", {})
         if user is not None:
             headers["Authorization"] = f"Bearer {await self.token(user)}"
-        async with self.session.request(method, f"{self.base}{path}", headers=headers, **kwargs) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+        async with self.session.request(
+            method, f"{self.base}{path}", headers=headers, **kwargs
+        ) as resp:
+            body = (
+                await resp.json() if resp.content_type == "application/json" else await resp.text()
+            )
             return resp.status, body
 
     async def get(self, path: str, user: str | None = None, **kwargs: Any) -> tuple[int, Any]:
@@ -120,7 +131,9 @@ class Api:
 
     async def stream(self, user: str, after: int = 0) -> ClientWebSocketResponse:
         token = await self.token(user)
-        return await self.session.ws_connect(f"{self.base}/api/v1/stream?after={after}&token={token}")
+        return await self.session.ws_connect(
+            f"{self.base}/api/v1/stream?after={after}&token={token}"
+        )
 
 
 TOKENS: dict[str, str] = {}
@@ -128,10 +141,10 @@ TOKENS: dict[str, str] = {}
 
 @pytest.fixture
 async def server(
-    settings: Settings, database_url: str, clock: FakeClock
+    settings: Settings, database_url: str, clock: FakeClock, rules: RoutingTable
 ) -> AsyncIterator[TestServer]:
     await truncate(database_url)
-    app = await create_app(settings, database_url, clock=clock)
+    app = await create_app(settings, database_url, clock=clock, rules=rules)
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     yield test_server
@@ -149,8 +162,8 @@ def app(server: TestServer) -> web.Application:
     return server.app
 
 
-async def next_message(ws: ClientWebSocketResponse, timeout: float = 2.0) -> dict[str, Any]:
-    msg = await asyncio.wait_for(ws.receive(), timeout)
+async def next_message(ws: ClientWebSocketResponse, wait: float = 2.0) -> dict[str, Any]:
+    msg = await asyncio.wait_for(ws.receive(), wait)
     assert msg.type.name in {"TEXT", "BINARY"}, msg
     data: dict[str, Any] = orjson.loads(msg.data)
     return data

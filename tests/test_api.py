@@ -11,7 +11,9 @@ from tests.conftest import Api, fire
 
 
 async def test_login_returns_a_token_with_role_and_agency(api: Api) -> None:
-    status, body = await api.post("/api/v1/login", json={"username": "damkar", "password": "demo112"})
+    status, body = await api.post(
+        "/api/v1/login", json={"username": "damkar", "password": "demo112"}
+    )
     assert status == 200
     assert body["role"] == "agency"
     assert body["agency"] == "DAMKAR"
@@ -39,7 +41,10 @@ async def test_bad_login_is_refused_with_a_reason(
 
 async def test_malformed_json_is_a_422_naming_the_body(api: Api) -> None:
     status, body = await api.post(
-        "/api/v1/incidents", "operator1", data=b"{not json", headers={"Content-Type": "application/json"}
+        "/api/v1/incidents",
+        "operator1",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
     )
     assert status == 422
     assert "body" in body["error"]["fields"]
@@ -47,8 +52,14 @@ async def test_malformed_json_is_a_422_naming_the_body(api: Api) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/categories", "/api/v1/agencies", "/api/v1/incidents", "/api/v1/incidents/1",
-     "/api/v1/routing/explain?lat=-6.12&lon=106.15&category=medis", "/api/v1/routing/zones"],
+    [
+        "/api/v1/categories",
+        "/api/v1/agencies",
+        "/api/v1/incidents",
+        "/api/v1/incidents/1",
+        "/api/v1/routing/explain?lat=-6.12&lon=106.15&category=medis",
+        "/api/v1/routing/zones",
+    ],
 )
 async def test_every_api_call_needs_a_token(api: Api, path: str) -> None:
     status, body = await api.get(path)
@@ -64,18 +75,22 @@ async def test_categories_and_agencies_are_reference_data(api: Api) -> None:
     codes = {c["code"] for c in body["categories"]}
     assert {"kebakaran", "kecelakaan", "medis", "kriminal", "banjir", "lainnya"} <= codes
     fire_category = next(c for c in body["categories"] if c["code"] == "kebakaran")
-    assert fire_category["apco"] and fire_category["priority"] in {1, 2, 3, 4}
+    assert fire_category["apco"]
+    assert fire_category["priority"] in {1, 2, 3, 4}
     status, body = await api.get("/api/v1/agencies", "damkar")
     assert status == 200
     assert len(body["agencies"]) == 14
 
 
 async def test_fire_in_the_city_is_opened_routed_and_dispatched_to_damkar(api: Api) -> None:
-    status, body = await api.post("/api/v1/incidents", "operator1", json=fire(description="Rumah terbakar"))
+    status, body = await api.post(
+        "/api/v1/incidents", "operator1", json=fire(description="Rumah terbakar")
+    )
     assert status == 201, body
     assert body["status"] == "dispatched"
     assert body["out_of_area"] is False
-    assert body["zone"] and body["kecamatan"]
+    assert body["zone"]
+    assert body["kecamatan"]
     primary = [a for a in body["assignments"] if a["role"] == "primary"]
     assert [a["agency"] for a in primary] == ["DAMKAR"]
     assert primary[0]["rule"] == body["rule"]
@@ -92,7 +107,9 @@ async def test_fire_in_the_city_is_opened_routed_and_dispatched_to_damkar(api: A
 async def test_point_outside_the_city_is_still_dispatched_and_flagged(api: Api) -> None:
     # Kecamatan Kragilan, Kabupaten Serang: east of the city.
     status, body = await api.post(
-        "/api/v1/incidents", "operator1", json=fire(category="medis", location={"lat": -6.15, "lon": 106.30})
+        "/api/v1/incidents",
+        "operator1",
+        json=fire(category="medis", location={"lat": -6.15, "lon": 106.30}),
     )
     assert status == 201, body
     assert body["out_of_area"] is True
@@ -101,8 +118,12 @@ async def test_point_outside_the_city_is_still_dispatched_and_flagged(api: Api) 
 
 
 async def test_retry_with_the_same_client_ref_returns_the_same_incident(api: Api) -> None:
-    first_status, first = await api.post("/api/v1/incidents", "operator1", json=fire(client_ref="ct1-0001"))
-    again_status, again = await api.post("/api/v1/incidents", "operator1", json=fire(client_ref="ct1-0001"))
+    first_status, first = await api.post(
+        "/api/v1/incidents", "operator1", json=fire(client_ref="ct1-0001")
+    )
+    again_status, again = await api.post(
+        "/api/v1/incidents", "operator1", json=fire(client_ref="ct1-0001")
+    )
     assert (first_status, again_status) == (201, 200)
     assert again["id"] == first["id"]
     _, listing = await api.get("/api/v1/incidents?status=open", "supervisor1")
@@ -136,7 +157,7 @@ async def test_agency_cannot_open_incidents(api: Api) -> None:
 
 
 async def test_incident_for_an_unknown_call_is_404(api: Api) -> None:
-    status, body = await api.post("/api/v1/incidents", "operator1", json=fire(phone=None, call_id=999))
+    status, _ = await api.post("/api/v1/incidents", "operator1", json=fire(phone=None, call_id=999))
     assert status == 404
 
 
@@ -150,12 +171,16 @@ async def test_received_call_can_be_opened_as_an_incident_once(api: Api) -> None
     assert incident["calls"][0]["id"] == call["id"]
     status, again = await api.post("/api/v1/incidents", "operator1", json=body)
     assert status == 409
+    assert again["error"]["code"] == "invalid_transition"
 
 
 @pytest.mark.parametrize(
     ("payload", "field"),
-    [({"phone": "abc"}, "phone"), ({"phone": "0812", "channel": "fax"}, "channel"),
-     ({"phone": "0812", "location": {"lat": 100, "lon": 1}}, "location.lat")],
+    [
+        ({"phone": "abc"}, "phone"),
+        ({"phone": "0812", "channel": "fax"}, "channel"),
+        ({"phone": "0812", "location": {"lat": 100, "lon": 1}}, "location.lat"),
+    ],
 )
 async def test_bad_call_names_the_field(api: Api, payload: dict[str, Any], field: str) -> None:
     status, body = await api.post("/api/v1/calls", "operator1", json=payload)
@@ -192,13 +217,17 @@ async def test_incident_closes_when_every_agency_is_done(api: Api) -> None:
 
 async def test_status_with_a_bad_value_names_the_field(api: Api) -> None:
     _, incident = await api.post("/api/v1/incidents", "operator1", json=fire())
-    status, body = await api.post(f"/api/v1/incidents/{incident['id']}/status", "damkar", json={"status": "done"})
+    status, body = await api.post(
+        f"/api/v1/incidents/{incident['id']}/status", "damkar", json={"status": "done"}
+    )
     assert status == 422
     assert "status" in body["error"]["fields"]
 
 
 async def test_status_of_a_missing_incident_is_404(api: Api) -> None:
-    status, _ = await api.post("/api/v1/incidents/424242/status", "damkar", json={"status": "acknowledged"})
+    status, _ = await api.post(
+        "/api/v1/incidents/424242/status", "damkar", json={"status": "acknowledged"}
+    )
     assert status == 404
 
 
@@ -209,7 +238,9 @@ async def test_non_numeric_incident_id_is_bad_input(api: Api) -> None:
 
 
 async def test_routing_explain_creates_nothing(api: Api) -> None:
-    status, body = await api.get("/api/v1/routing/explain?lat=-6.12&lon=106.15&category=kebakaran", "operator1")
+    status, body = await api.get(
+        "/api/v1/routing/explain?lat=-6.12&lon=106.15&category=kebakaran", "operator1"
+    )
     assert status == 200
     assert body["rule"]
     assert body["agencies"][0]["agency"] == "DAMKAR"
@@ -219,8 +250,11 @@ async def test_routing_explain_creates_nothing(api: Api) -> None:
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("lat=x&lon=106.15&category=medis", "lat"), ("lat=-6.1&lon=106.15&category=nope", "category"),
-     ("lon=106.15&category=medis", "lat")],
+    [
+        ("lat=x&lon=106.15&category=medis", "lat"),
+        ("lat=-6.1&lon=106.15&category=nope", "category"),
+        ("lon=106.15&category=medis", "lat"),
+    ],
 )
 async def test_routing_explain_names_bad_fields(api: Api, query: str, field: str) -> None:
     status, body = await api.get(f"/api/v1/routing/explain?{query}", "operator1")
@@ -249,14 +283,15 @@ async def test_unknown_path_is_a_json_404(api: Api) -> None:
 async def test_openapi_document_lists_every_api_route(api: Api, app: web.Application) -> None:
     status, doc = await api.get("/api/v1/openapi.json")
     assert status == 200
-    documented = {
-        (method.upper(), path) for path, ops in doc["paths"].items() for method in ops
-    }
+    documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
     served = {
         (route.method, route.resource.canonical)
         for route in app.router.routes()
         if route.resource is not None
         and route.method in {"GET", "POST"}
-        and (route.resource.canonical.startswith("/api/") or route.resource.canonical in {"/metrics", "/healthz", "/readyz"})
+        and (
+            route.resource.canonical.startswith("/api/")
+            or route.resource.canonical in {"/metrics", "/healthz", "/readyz"}
+        )
     }
     assert served == documented

@@ -119,19 +119,77 @@ def test_stamp_records_only_the_step_taken_and_never_back_fills() -> None:
     ("body", "field"),
     [
         ({"location": {"lat": -6.1, "lon": 106.1}, "phone": "0812"}, "category"),
-        ({"category": "banjir_bandang", "location": {"lat": -6.1, "lon": 106.1}, "phone": "0812"}, "category"),
+        (
+            {
+                "category": "banjir_bandang",
+                "location": {"lat": -6.1, "lon": 106.1},
+                "phone": "0812",
+            },
+            "category",
+        ),
         ({"category": "medis", "phone": "0812"}, "location"),
-        ({"category": "medis", "location": {"lat": "x", "lon": 106.1}, "phone": "0812"}, "location.lat"),
-        ({"category": "medis", "location": {"lat": -91, "lon": 106.1}, "phone": "0812"}, "location.lat"),
-        ({"category": "medis", "location": {"lat": -6.1, "lon": 181}, "phone": "0812"}, "location.lon"),
-        ({"category": "medis", "location": {"lat": -6.1, "lon": 106.1, "accuracy_m": -1}, "phone": "0812"}, "location.accuracy_m"),
+        (
+            {"category": "medis", "location": {"lat": "x", "lon": 106.1}, "phone": "0812"},
+            "location.lat",
+        ),
+        (
+            {"category": "medis", "location": {"lat": -91, "lon": 106.1}, "phone": "0812"},
+            "location.lat",
+        ),
+        (
+            {"category": "medis", "location": {"lat": -6.1, "lon": 181}, "phone": "0812"},
+            "location.lon",
+        ),
+        (
+            {
+                "category": "medis",
+                "location": {"lat": -6.1, "lon": 106.1, "accuracy_m": -1},
+                "phone": "0812",
+            },
+            "location.accuracy_m",
+        ),
         ({"category": "medis", "location": {"lat": -6.1, "lon": 106.1}}, "call_id"),
-        ({"category": "medis", "location": {"lat": -6.1, "lon": 106.1}, "phone": "call me"}, "phone"),
+        (
+            {"category": "medis", "location": {"lat": -6.1, "lon": 106.1}, "phone": "call me"},
+            "phone",
+        ),
         ({"category": "medis", "location": {"lat": -6.1, "lon": 106.1}, "call_id": "7"}, "call_id"),
-        ({"category": "medis", "location": {"lat": -6.1, "lon": 106.1}, "phone": "0812", "priority": 0}, "priority"),
-        ({"category": "medis", "location": {"lat": -6.1, "lon": 106.1}, "phone": "0812", "priority": True}, "priority"),
-        ({"category": "medis", "location": {"lat": -6.1, "lon": 106.1}, "phone": "0812", "client_ref": "a b"}, "client_ref"),
-        ({"category": "medis", "location": {"lat": -6.1, "lon": 106.1}, "phone": "0812", "description": 5}, "description"),
+        (
+            {
+                "category": "medis",
+                "location": {"lat": -6.1, "lon": 106.1},
+                "phone": "0812",
+                "priority": 0,
+            },
+            "priority",
+        ),
+        (
+            {
+                "category": "medis",
+                "location": {"lat": -6.1, "lon": 106.1},
+                "phone": "0812",
+                "priority": True,
+            },
+            "priority",
+        ),
+        (
+            {
+                "category": "medis",
+                "location": {"lat": -6.1, "lon": 106.1},
+                "phone": "0812",
+                "client_ref": "a b",
+            },
+            "client_ref",
+        ),
+        (
+            {
+                "category": "medis",
+                "location": {"lat": -6.1, "lon": 106.1},
+                "phone": "0812",
+                "description": 5,
+            },
+            "description",
+        ),
     ],
 )
 def test_bad_intake_names_the_field(body: dict[str, object], field: str) -> None:

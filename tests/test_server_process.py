@@ -35,7 +35,16 @@ class ServerProcess:
         self.base = f"http://127.0.0.1:{port}"
 
     def start(self, timeout: float = 60) -> None:
-        cmd = [sys.executable, "-m", "dispatch", "serve", "--port", str(self.port), "--demo", *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dispatch",
+            "serve",
+            "--port",
+            str(self.port),
+            "--demo",
+            *self.args,
+        ]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -75,15 +84,20 @@ def process(env: dict[str, str], tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 async def login(session: aiohttp.ClientSession, base: str, username: str) -> str:
-    async with session.post(f"{base}/api/v1/login", json={"username": username, "password": PASSWORD}) as r:
+    async with session.post(
+        f"{base}/api/v1/login", json={"username": username, "password": PASSWORD}
+    ) as r:
         assert r.status == 200
         return str((await r.json())["token"])
 
 
-async def test_every_incident_answered_201_survives_kill_9(process: ServerProcess, database_url: str) -> None:
+async def test_every_incident_answered_201_survives_kill_9(
+    process: ServerProcess, database_url: str
+) -> None:
     await truncate(database_url)
     process.start()
     acknowledged: list[int] = []
+    enough = asyncio.Event()
     async with aiohttp.ClientSession() as session:
         token = await login(session, process.base, "operator1")
         headers = {"Authorization": f"Bearer {token}"}
@@ -91,16 +105,19 @@ async def test_every_incident_answered_201_survives_kill_9(process: ServerProces
         async def submit(n: int) -> None:
             try:
                 async with session.post(
-                    f"{process.base}/api/v1/incidents", json=fire(client_ref=f"kill-{n}"), headers=headers
+                    f"{process.base}/api/v1/incidents",
+                    json=fire(client_ref=f"kill-{n}"),
+                    headers=headers,
                 ) as resp:
                     if resp.status == 201:
                         acknowledged.append((await resp.json())["id"])
+                        if len(acknowledged) >= 20:
+                            enough.set()
             except aiohttp.ClientError:
                 pass  # in flight when the process died: never acknowledged, may or may not exist
 
         tasks = [asyncio.create_task(submit(n)) for n in range(60)]
-        while len(acknowledged) < 20:
-            await asyncio.sleep(0.005)
+        await asyncio.wait_for(enough.wait(), 30)
         process.signal(signal.SIGKILL)
         await asyncio.gather(*tasks)
     assert len(acknowledged) >= 20
@@ -110,7 +127,9 @@ async def test_every_incident_answered_201_survives_kill_9(process: ServerProces
         token = await login(session, process.base, "supervisor1")
         headers = {"Authorization": f"Bearer {token}"}
         for incident_id in acknowledged:
-            async with session.get(f"{process.base}/api/v1/incidents/{incident_id}", headers=headers) as r:
+            async with session.get(
+                f"{process.base}/api/v1/incidents/{incident_id}", headers=headers
+            ) as r:
                 assert r.status == 200
         ws = await session.ws_connect(f"{process.base}/api/v1/stream?after=0&token={token}")
         replayed = await drain(ws)

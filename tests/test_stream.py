@@ -49,6 +49,7 @@ async def test_centre_screens_see_every_event(api: Api) -> None:
 async def test_stream_needs_a_valid_token(api: Api) -> None:
     status, body = await api.get("/api/v1/stream?token=forged")
     assert status == 401
+    assert body["error"]["code"] == "unauthorized"
 
 
 async def test_stream_with_bad_after_names_the_field(api: Api) -> None:
@@ -66,7 +67,9 @@ async def test_resumed_stream_gets_every_missed_event_once_in_seq_order(api: Api
     # While the screen is away: three more incidents and a status change.
     for n in range(3):
         await api.post("/api/v1/incidents", "operator1", json=fire(description=f"missed {n}"))
-    await api.post(f"/api/v1/incidents/{first['id']}/status", "damkar", json={"status": "acknowledged"})
+    await api.post(
+        f"/api/v1/incidents/{first['id']}/status", "damkar", json={"status": "acknowledged"}
+    )
     resumed = await api.stream("damkar", after=seen[-1]["seq"])
     # ...and one more live while it replays.
     await api.post("/api/v1/incidents", "operator1", json=fire(description="live"))
@@ -124,7 +127,7 @@ async def test_slow_screen_is_told_to_resync_and_others_keep_flowing(
     assert slow.close_code == RESYNC_CLOSE or (closed is not None and closed.data == RESYNC_CLOSE)
     got = await drain(fast)
     assert [m["seq"] for m in got] == [1000 + n for n in range(10)]
-    status, text = await api.get("/metrics")
+    _, text = await api.get("/metrics")
     assert "dispatch_stream_resyncs_total 1.0" in text
 
 
