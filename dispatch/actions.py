@@ -1,8 +1,9 @@
-"""Use cases: log in, receive a call, open and route an incident, change an assignment's status.
+"""Use cases: log in, screen and close calls, open, route, link, merge and move incidents.
 
-Each composes the pure core (routing, incidents) with the store and the hub. All changes go
-through the one ``Writer``, which commits them in small batches and publishes each batch's events
-after its commit, so that publication order is commit order is ``seq`` order. No SQL here.
+Each composes the pure core (routing, screening, incidents) with the store and the hub. All
+changes go through the one ``Writer``, which commits them in small batches and publishes each
+batch's events after its commit, so that publication order is commit order is ``seq`` order.
+No SQL here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -21,21 +22,25 @@ from typing import Generic, TypeAlias, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from dispatch import routing
+from dispatch import routing, screening
 from dispatch.hub import Hub
-from dispatch.incidents import Assignment as AssignmentRecord
 from dispatch.incidents import (
+    JSON,
+    TERMINAL,
     AssignmentRole,
     AssignmentStatus,
+    BadInput,
     CallRecord,
     Channel,
     CloseReason,
     DomainError,
+    Event,
     Forbidden,
     Incident,
     IncidentStatus,
     Intake,
     InvalidTransition,
+    JSONObject,
     Location,
     NewCall,
     NewEvent,
@@ -44,16 +49,20 @@ from dispatch.incidents import (
     Unauthorized,
     User,
     UserRole,
-    all_resolved,
     can_see,
+    close,
+    dump_call,
     dump_incident,
-    incident_status,
+    incident_event,
+    require_open,
+    settle,
     stamp,
     transition,
 )
+from dispatch.incidents import Assignment as AssignmentRecord
 from dispatch.metrics import Metrics
 from dispatch.settings import Settings
-from dispatch.store import UNAVAILABLE_ERRORS, Store, Tx, event_from
+from dispatch.store import UNAVAILABLE_ERRORS, CallerCall, NumberState, Store, Tx, event_from
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +93,17 @@ class Writer:
     is rolled back and each job runs again alone, so one bad request never spoils another.
     """
 
-    def __init__(self, store: Store, hub: Hub, metrics: Metrics, *, max_batch: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        listeners: Sequence[Callable[[list[Event], float], None]],
+        metrics: Metrics,
+        *,
+        max_batch: int,
+    ) -> None:
         self.store = store
-        self.hub = hub
+        # Told of every committed batch, in commit order: the hub, the duplicate index.
+        self.listeners = listeners
         self.metrics = metrics
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Job[object]] = asyncio.Queue()
@@ -142,9 +159,9 @@ class Writer:
             seqs = await tx.append_events(all_events)
         committed = time.perf_counter()
         self.metrics.batch_size.observe(len(batch))
-        self.hub.publish(
-            [event_from(e, s) for e, s in zip(all_events, seqs, strict=True)], committed
-        )
+        committed_events = [event_from(e, s) for e, s in zip(all_events, seqs, strict=True)]
+        for listener in self.listeners:
+            listener(committed_events, committed)
         offset = 0
         for job, (result, events) in zip(batch, results, strict=True):
             self.metrics.intake_to_commit.observe(committed - job.received)
@@ -174,7 +191,75 @@ class Ctx:
     metrics: Metrics
     rules: routing.RoutingTable
     clock: Callable[[], datetime]
+    open_incidents: OpenIncidents
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
+
+    @property
+    def duplicates(
+        self,
+    ) -> tuple[dict[str, screening.DuplicateWindow], dict[str, frozenset[str]]]:
+        return duplicate_settings(self.rules)
+
+
+def duplicate_settings(
+    rules: routing.RoutingTable,
+) -> tuple[dict[str, screening.DuplicateWindow], dict[str, frozenset[str]]]:
+    """Each category's duplicate radius, time window and related categories, from the rules."""
+    windows = {
+        c.code: screening.DuplicateWindow(c.duplicate_radius_m, c.duplicate_window_s)
+        for c in rules.categories.values()
+    }
+    return windows, {c.code: c.compatible_with for c in rules.categories.values()}
+
+
+class OpenIncidents:
+    """The in-memory duplicate index of open incidents, kept in step with committed events.
+
+    Every incident event carries the incident's snapshot, so applying the events after each
+    commit is all it takes; it is rebuilt from the database at start-up.
+    """
+
+    def __init__(self) -> None:
+        self.index = screening.IncidentIndex()
+
+    def apply(self, events: Sequence[Event], _committed_at: float) -> None:
+        for event in events:
+            snapshot = event.data.get("incident")
+            if isinstance(snapshot, dict):
+                self._update(snapshot)
+
+    def _update(self, snapshot: JSONObject) -> None:
+        incident_id, status = snapshot.get("id"), snapshot.get("status")
+        location, calls = snapshot.get("location"), snapshot.get("calls")
+        category, created = snapshot.get("category"), snapshot.get("created_at")
+        if not isinstance(incident_id, int):
+            return
+        if status == "closed":
+            self.index.discard(incident_id)
+            return
+        if not (
+            isinstance(location, dict)
+            and isinstance(calls, list)
+            and isinstance(category, str)
+            and isinstance(created, str)
+        ):
+            return
+        lat, lon = location.get("lat"), location.get("lon")
+        if not isinstance(lat, float | int) or not isinstance(lon, float | int):
+            return
+        phones = frozenset(
+            str(c["phone"])
+            for c in calls
+            if isinstance(c, dict) and isinstance(c.get("phone"), str)
+        )
+        opened = datetime.fromisoformat(created)
+        self.index.add(
+            screening.OpenIncident(incident_id, category, float(lat), float(lon), opened, phones)
+        )
+
+    def load(self, incidents: Sequence[screening.OpenIncident]) -> None:
+        for incident in incidents:
+            self.index.add(incident)
 
 
 # --- accounts ------------------------------------------------------------------------------
@@ -238,27 +323,48 @@ def require_role(user: User, *roles: UserRole) -> None:
 # --- calls and incidents -------------------------------------------------------------------
 
 
-async def receive_call(ctx: Ctx, call: NewCall, user: User) -> CallRecord:
-    """Record an arriving call; durable before it is answered."""
+async def receive_call(ctx: Ctx, call: NewCall, user: User) -> tuple[CallRecord, CallerView]:
+    """Record an arriving call with its screening verdict; durable before it is answered.
+
+    A blocked number's call is recorded and shown like any other: screening informs, it never
+    holds back a caller who may have a real emergency.
+    """
     require_role(user, UserRole.CALLTAKER, UserRole.SUPERVISOR, UserRole.ADMIN)
     now = ctx.clock()
+    view = await view_caller(ctx, call.phone, call.received_at or now)
+    verdict = dump_screening(view.screening)
 
     async def work(tx: Tx) -> tuple[CallRecord, list[NewEvent]]:
         record = await tx.insert_call(
-            call, received_at=call.received_at or now, actor=user.username
+            call, received_at=call.received_at or now, actor=user.username, screening=verdict
         )
-        event = NewEvent(
-            "call.received",
-            user.username,
-            now,
-            call_id=record.id,
-            data={"phone": record.phone, "channel": record.channel.value},
-        )
-        return record, [event]
+        data: JSONObject = {"call": dump_call(record), "history": dump_history(view.history)}
+        return record, [NewEvent("call.received", user.username, now, call_id=record.id, data=data)]
 
     record, _ = await ctx.writer.submit(work)
     ctx.metrics.intake.labels(category="", outcome="received").inc()
-    return record
+    return record, view
+
+
+def nearby(
+    ctx: Ctx,
+    location: Location,
+    category: str,
+    phone: str | None,
+) -> list[screening.Candidate]:
+    """Open incidents this call may be about, best first (pure lookup in the index)."""
+    windows, compatible = ctx.duplicates
+    return screening.find_duplicates(
+        ctx.open_incidents.index,
+        lat=location.lat,
+        lon=location.lon,
+        accuracy_m=location.accuracy_m,
+        category=category,
+        phone=phone,
+        now=ctx.clock(),
+        windows=windows,
+        compatible=compatible,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +440,7 @@ async def submit_incident(ctx: Ctx, intake: Intake, user: User) -> Submitted:
         incident = replace(
             draft,
             id=incident_id,
-            calls=(replace(call, incident_id=incident_id, outcome="incident"),),
+            calls=(replace(call, incident_id=incident_id, outcome="incident", outcome_at=now),),
         )
         event = NewEvent(
             "incident.opened",
@@ -362,6 +468,31 @@ async def get_incident(ctx: Ctx, incident_id: int, user: User) -> Incident:
     return incident
 
 
+async def _persist(tx: Tx, before: Incident, after: Incident) -> None:
+    """Write what changed between two versions of one incident: assignments, then status."""
+    old = {a.agency: a for a in before.assignments}
+    for a in after.assignments:
+        if old.get(a.agency) != a:
+            await tx.save_assignment(after.id, a)
+    if (before.status, before.close_reason) != (after.status, after.close_reason):
+        await tx.update_incident_status(after.id, after.status, after.close_reason, after.closed_at)
+
+
+def _closing(user: User, now: datetime, before: Incident, after: Incident) -> list[NewEvent]:
+    """The ``incident.closed`` event when a change closed the incident."""
+    if after.close_reason is None or before.close_reason is not None:
+        return []
+    data: JSONObject = {"reason": after.close_reason.value}
+    return [incident_event("incident.closed", user.username, now, after, data)]
+
+
+async def _locked(tx: Tx, incident_id: int) -> Incident:
+    incident = await tx.get_incident(incident_id, lock=True)
+    if incident is None:
+        raise NotFound(f"incident {incident_id} not found")
+    return incident
+
+
 async def change_status(
     ctx: Ctx, incident_id: int, change: StatusChange, user: User, agency: str | None
 ) -> Incident:
@@ -373,64 +504,317 @@ async def change_status(
     now = ctx.clock()
 
     async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
-        incident = await tx.get_incident(incident_id, lock=True)
-        if incident is None:
-            raise NotFound(f"incident {incident_id} not found")
+        incident = await _locked(tx, incident_id)
         mine = next((a for a in incident.assignments if a.agency == agency), None)
         if mine is None:
             if user.role is UserRole.AGENCY:
                 raise Forbidden(f"incident {incident_id} is not assigned to {agency}")
             raise NotFound(f"incident {incident_id} has no assignment for agency {agency}")
-        if incident.status is IncidentStatus.CLOSED:
-            raise InvalidTransition(f"incident {incident_id} is closed")
+        require_open(incident)
         event_type = transition(mine.status, change.status)
         updated = stamp(mine, change.status, now, change.note)
-        await tx.update_assignment(incident_id, updated)
-        assignments = tuple(updated if a.agency == agency else a for a in incident.assignments)
-        status, reason, closed_at = incident_status(assignments), None, None
-        if all_resolved(assignments):
-            status, reason, closed_at = IncidentStatus.CLOSED, CloseReason.RESOLVED, now
-        if status is not incident.status:
-            await tx.update_incident_status(incident_id, status, reason, closed_at)
-        after = replace(
-            incident,
-            assignments=assignments,
-            status=status,
-            close_reason=reason,
-            closed_at=closed_at,
+        after = settle(
+            incident, tuple(updated if a is mine else a for a in incident.assignments), now
         )
-        snapshot = dump_incident(after)
-        events = [
-            NewEvent(
-                event_type,
-                user.username,
-                now,
-                incident_id=incident_id,
-                agencies=after.agencies,
-                data={
-                    "agency": mine.agency,
-                    "from_state": mine.status.value,
-                    "to_state": updated.status.value,
-                    "note": change.note,
-                    "incident": snapshot,
-                },
-            )
-        ]
-        if reason is not None:
-            events.append(
-                NewEvent(
-                    "incident.closed",
-                    user.username,
-                    now,
-                    incident_id=incident_id,
-                    agencies=after.agencies,
-                    data={"reason": reason.value, "incident": snapshot},
-                )
-            )
-        return after, events
+        await _persist(tx, incident, after)
+        data: JSONObject = {
+            "agency": mine.agency,
+            "from_state": mine.status.value,
+            "to_state": updated.status.value,
+            "note": change.note,
+        }
+        event = incident_event(event_type, user.username, now, after, data)
+        return after, [event, *_closing(user, now, incident, after)]
 
     incident, _ = await ctx.writer.submit(work)
     return incident
+
+
+async def close_incident(
+    ctx: Ctx, incident_id: int, reason: CloseReason, note: str | None, user: User
+) -> Incident:
+    """A supervisor closes an incident with a reason; live assignments are stood down."""
+    require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
+    now = ctx.clock()
+
+    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
+        before = await _locked(tx, incident_id)
+        after = close(before, reason, now, note)
+        await _persist(tx, before, after)
+        data: JSONObject = {"reason": reason.value, "note": note}
+        return after, [incident_event("incident.closed", user.username, now, after, data)]
+
+    incident, _ = await ctx.writer.submit(work)
+    return incident
+
+
+async def add_assignment(
+    ctx: Ctx, incident_id: int, agency: str, role: AssignmentRole, user: User
+) -> Incident:
+    """A supervisor adds an agency (override or reinforcement); it is dispatched at once."""
+    require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
+    now = ctx.clock()
+
+    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
+        before = await _locked(tx, incident_id)
+        require_open(before)
+        current = next((a for a in before.assignments if a.agency == agency), None)
+        if current is not None and current.status not in TERMINAL:
+            raise InvalidTransition(f"{agency} is already working on incident {incident_id}")
+        added = AssignmentRecord(
+            agency, role, AssignmentStatus.DISPATCHED, f"manual:{user.username}", now
+        )
+        kept = tuple(a for a in before.assignments if a.agency != agency)
+        after = settle(before, (*kept, added), now)
+        await _persist(tx, before, after)
+        data: JSONObject = {"agency": agency, "role": role.value}
+        return after, [incident_event("assignment.created", user.username, now, after, data)]
+
+    incident, _ = await ctx.writer.submit(work)
+    return incident
+
+
+async def cancel_assignment(
+    ctx: Ctx, incident_id: int, agency: str, note: str | None, user: User
+) -> Incident:
+    """A supervisor stands an agency down (with add_assignment, this replaces an agency)."""
+    require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
+    now = ctx.clock()
+
+    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
+        before = await _locked(tx, incident_id)
+        require_open(before)
+        current = next((a for a in before.assignments if a.agency == agency), None)
+        if current is None:
+            raise NotFound(f"incident {incident_id} has no assignment for agency {agency}")
+        transition(current.status, AssignmentStatus.CANCELLED)
+        cancelled = stamp(current, AssignmentStatus.CANCELLED, now, note)
+        after = settle(
+            before, tuple(cancelled if a is current else a for a in before.assignments), now
+        )
+        await _persist(tx, before, after)
+        data: JSONObject = {"agency": agency, "from_state": current.status.value, "note": note}
+        event = incident_event("assignment.cancelled", user.username, now, after, data)
+        return after, [event, *_closing(user, now, before, after)]
+
+    incident, _ = await ctx.writer.submit(work)
+    return incident
+
+
+# --- calls: screening, outcomes, duplicates ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallerView:
+    """What the call-taker sees of a number: the verdict, its record, a supervisor's block."""
+
+    screening: screening.CallerScreening
+    history: list[CallerCall]
+    state: NumberState
+
+
+async def view_caller(ctx: Ctx, phone: str, now: datetime, exclude_call: int = 0) -> CallerView:
+    policy = ctx.settings.block_policy
+    history = await ctx.store.caller_history(phone, now - policy.month_window, exclude_call)
+    state = await ctx.store.number_state(phone)
+    past = tuple(
+        screening.PastCall(
+            received_at=c.received_at,
+            outcome=screening.Outcome(c.outcome) if c.outcome else None,
+            duration_s=c.duration_s,
+            has_location=c.has_location,
+        )
+        for c in history
+    )
+    verdict = screening.screen_caller(
+        screening.CallerHistory(phone, past, state.unblocked_at), now=now, policy=policy
+    )
+    if state.latest_action == "block":
+        # A supervisor's block stands until a supervisor lifts it; the call is still answered.
+        reason = f"blocked by {state.latest_actor}: {state.latest_reason}"
+        verdict = replace(verdict, blocked=True, reasons=(*verdict.reasons, reason))
+    return CallerView(verdict, history, state)
+
+
+def dump_screening(verdict: screening.CallerScreening) -> JSONObject:
+    return {
+        "prank_score": verdict.prank_score,
+        "blocked": verdict.blocked,
+        "blocked_until": verdict.blocked_until.isoformat() if verdict.blocked_until else None,
+        "permanent_block_requested": verdict.permanent_block_requested,
+        "reasons": list(verdict.reasons),
+    }
+
+
+def dump_history(history: list[CallerCall], limit: int = 10) -> list[JSON]:
+    return [
+        {
+            "id": c.id,
+            "received_at": c.received_at.isoformat(),
+            "outcome": c.outcome,
+            "incident_id": c.incident_id,
+        }
+        for c in history[:limit]
+    ]
+
+
+async def close_call(
+    ctx: Ctx, call_id: int, outcome: str, note: str | None, user: User
+) -> CallRecord:
+    """Close a call that opens no incident: prank, ghost, info, misdial, abandoned."""
+    require_role(user, UserRole.CALLTAKER, UserRole.SUPERVISOR, UserRole.ADMIN)
+    now = ctx.clock()
+
+    async def work(tx: Tx) -> tuple[CallRecord, list[NewEvent]]:
+        call = await tx.get_call(call_id)
+        if call is None:
+            raise NotFound(f"call {call_id} not found")
+        if call.outcome is not None:
+            raise InvalidTransition(f"call {call_id} is already closed as {call.outcome}")
+        closed = await tx.close_call(call_id, outcome, now, note)
+        event = NewEvent(
+            "call.closed", user.username, now, call_id=call_id, data={"call": dump_call(closed)}
+        )
+        return closed, [event]
+
+    closed, _ = await ctx.writer.submit(work)
+    ctx.metrics.intake.labels(category="", outcome=outcome).inc()
+    return closed
+
+
+async def record_callback(
+    ctx: Ctx, call_id: int, result: str, note: str | None, user: User
+) -> None:
+    """A call-taker called a silent caller back; the attempt and its result are kept."""
+    require_role(user, UserRole.CALLTAKER, UserRole.SUPERVISOR, UserRole.ADMIN)
+    now = ctx.clock()
+
+    async def work(tx: Tx) -> tuple[None, list[NewEvent]]:
+        call = await tx.get_call(call_id)
+        if call is None:
+            raise NotFound(f"call {call_id} not found")
+        if call.outcome != "ghost":
+            raise InvalidTransition(f"call {call_id} is not a silent call (ghost)")
+        await tx.insert_callback(call_id, now, result, note, user.username)
+        data: JSONObject = {"result": result, "note": note, "phone": call.phone}
+        return None, [
+            NewEvent("call.callback_attempted", user.username, now, call_id=call_id, data=data)
+        ]
+
+    await ctx.writer.submit(work)
+
+
+async def attach_call(ctx: Ctx, incident_id: int, call_id: int, user: User) -> Incident:
+    """Link an extra caller to an incident: its agencies hear of it; nothing new is dispatched."""
+    require_role(user, UserRole.CALLTAKER, UserRole.SUPERVISOR, UserRole.ADMIN)
+    now = ctx.clock()
+
+    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
+        incident = await _locked(tx, incident_id)
+        require_open(incident)
+        call = await tx.get_call(call_id)
+        if call is None:
+            raise NotFound(f"call {call_id} not found")
+        if call.outcome is not None:
+            raise InvalidTransition(f"call {call_id} is already closed as {call.outcome}")
+        await tx.link_call(call_id, incident_id, "duplicate", now)
+        linked = replace(call, incident_id=incident_id, outcome="duplicate", outcome_at=now)
+        after = replace(incident, calls=(*incident.calls, linked))
+        data: JSONObject = {"call": dump_call(linked)}
+        event = incident_event("call.linked", user.username, now, after, data, call_id=call_id)
+        return after, [event]
+
+    incident, _ = await ctx.writer.submit(work)
+    ctx.metrics.intake.labels(category=incident.category, outcome="duplicate").inc()
+    return incident
+
+
+async def unlink_call(ctx: Ctx, incident_id: int, call_id: int, user: User) -> Incident:
+    """A supervisor undoes a duplicate link; the call is open again for a decision."""
+    require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
+    now = ctx.clock()
+
+    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
+        incident = await _locked(tx, incident_id)
+        call = next((c for c in incident.calls if c.id == call_id), None)
+        if call is None:
+            raise NotFound(f"call {call_id} is not linked to incident {incident_id}")
+        if call.outcome != "duplicate":
+            raise InvalidTransition(f"call {call_id} opened incident {incident_id}; merge instead")
+        unlinked = await tx.unlink_call(call_id)
+        after = replace(incident, calls=tuple(c for c in incident.calls if c.id != call_id))
+        data: JSONObject = {"call": dump_call(unlinked)}
+        event = incident_event("call.unlinked", user.username, now, after, data, call_id=call_id)
+        return after, [event]
+
+    incident, _ = await ctx.writer.submit(work)
+    return incident
+
+
+async def merge_incidents(ctx: Ctx, source_id: int, into_id: int, user: User) -> Incident:
+    """One incident replaces another (EIDO REPLACING/REPLACED): calls and agencies move over.
+
+    Both timelines are kept: the replaced incident closes as a duplicate and points to the
+    one that replaces it. Returns the incident that remains.
+    """
+    require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
+    if source_id == into_id:
+        raise BadInput({"into": "an incident cannot replace itself"})
+    now = ctx.clock()
+
+    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
+        # Locks in id order, so that two merges of the same pair cannot deadlock.
+        first, second = sorted((source_id, into_id))
+        locked = {first: await _locked(tx, first), second: await _locked(tx, second)}
+        source, target = locked[source_id], locked[into_id]
+        require_open(source)
+        require_open(target)
+        on_target = {a.agency for a in target.assignments if a.status not in TERMINAL}
+        moving = tuple(
+            replace(a, role=AssignmentRole.SUPPORT)
+            for a in source.assignments
+            if a.status not in TERMINAL and a.agency not in on_target
+        )
+        note = f"merged into incident {into_id}"
+        closed_source = close(source, CloseReason.DUPLICATE, now, note)
+        await _persist(tx, source, closed_source)
+        await tx.set_merged_into(source_id, into_id)
+        await tx.move_calls(source_id, into_id)
+        kept = tuple(a for a in target.assignments if a.agency not in {m.agency for m in moving})
+        merged = settle(target, (*kept, *moving), now)
+        merged = replace(merged, calls=(*target.calls, *source.calls))
+        await _persist(tx, target, merged)
+        replaced = replace(closed_source, merged_into=into_id, calls=())
+        events = [
+            incident_event(
+                "incident.merged",
+                user.username,
+                now,
+                replaced,
+                {"replaced_by": into_id},
+                also_to=merged.agencies,
+            ),
+            incident_event("incident.merged", user.username, now, merged, {"replaces": source_id}),
+        ]
+        return merged, events
+
+    incident, _ = await ctx.writer.submit(work)
+    return incident
+
+
+async def set_block(ctx: Ctx, phone: str, blocked: bool, reason: str, user: User) -> CallerView:
+    """A supervisor blocks or unblocks a number, with the reason in the audit trail."""
+    require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
+    now = ctx.clock()
+    action = "block" if blocked else "unblock"
+
+    async def work(tx: Tx) -> tuple[None, list[NewEvent]]:
+        await tx.insert_number_action(phone, action, reason, user.username, now)
+        data: JSONObject = {"phone": phone, "reason": reason}
+        return None, [NewEvent(f"number.{action}ed", user.username, now, data=data)]
+
+    await ctx.writer.submit(work)
+    return await view_caller(ctx, phone, now)
 
 
 def explain_route(ctx: Ctx, location: Location, category: str) -> routing.Route:

@@ -49,7 +49,11 @@ async def create_app(
     metrics = Metrics()
     hub = Hub(queue_size=settings.stream_queue_size)
     db = store.Store(pool)
-    writer = actions.Writer(db, hub, metrics, max_batch=settings.max_batch)
+    open_incidents = actions.OpenIncidents()
+    open_incidents.load(await db.list_open_for_index())
+    writer = actions.Writer(
+        db, [hub.publish, open_incidents.apply], metrics, max_batch=settings.max_batch
+    )
     ctx = actions.Ctx(
         settings=settings,
         store=db,
@@ -58,6 +62,7 @@ async def create_app(
         metrics=metrics,
         rules=rules,
         clock=clock,
+        open_incidents=open_incidents,
     )
     if settings.demo:
         await actions.ensure_demo_accounts(ctx)

@@ -42,10 +42,9 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, *, queue_size: int, on_overflow: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, *, queue_size: int) -> None:
         self.queue_size = queue_size
         self.subscribers: set[Subscriber] = set()
-        self._on_overflow = on_overflow
 
     def subscribe(self, agency: str | None) -> Subscriber:
         sub = Subscriber(agency=agency, queue=asyncio.Queue(self.queue_size))
@@ -71,7 +70,6 @@ class Hub:
     def _drop(self, sub: Subscriber) -> None:
         sub.overflowed = True
         self.subscribers.discard(sub)
-        self._on_overflow()
 
     async def follow(self, sub: Subscriber, after: int, replay: Replay) -> AsyncIterator[Delivery]:
         """Replay from the log after ``after``, then go live; no gap and no repeat.

@@ -195,6 +195,10 @@ class CallRecord:
     location: Location | None
     outcome: str | None
     incident_id: int | None
+    outcome_at: datetime | None = None
+    note: str | None = None
+    # The screening verdict shown when the call arrived (prank score, block, reasons).
+    screening: JSONObject | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +222,7 @@ class Incident:
     created_by: str
     client_ref: str | None
     closed_at: datetime | None = None
+    merged_into: int | None = None
     assignments: tuple[Assignment, ...] = ()
     calls: tuple[CallRecord, ...] = ()
 
@@ -298,6 +303,67 @@ def stamp(
             return replace(a, cancelled_at=now)
         case A.DISPATCHED:
             return replace(a, dispatched_at=now)
+
+
+def settle(incident: Incident, assignments: tuple[Assignment, ...], now: datetime) -> Incident:
+    """The incident with these assignments and the status that follows from them.
+
+    It closes as resolved once no agency is still working and at least one resolved it.
+    """
+    if all_resolved(assignments):
+        return replace(
+            incident,
+            assignments=assignments,
+            status=IncidentStatus.CLOSED,
+            close_reason=CloseReason.RESOLVED,
+            closed_at=now,
+        )
+    return replace(incident, assignments=assignments, status=incident_status(assignments))
+
+
+def close(incident: Incident, reason: CloseReason, now: datetime, note: str | None) -> Incident:
+    """Close with a reason; agencies still working are stood down (cancelled)."""
+    if incident.status is IncidentStatus.CLOSED:
+        raise InvalidTransition(f"incident {incident.id} is already closed")
+    assignments = tuple(
+        a if a.status in TERMINAL else stamp(a, A.CANCELLED, now, note)
+        for a in incident.assignments
+    )
+    return replace(
+        incident,
+        assignments=assignments,
+        status=IncidentStatus.CLOSED,
+        close_reason=reason,
+        closed_at=now,
+    )
+
+
+def require_open(incident: Incident) -> None:
+    if incident.status is IncidentStatus.CLOSED:
+        raise InvalidTransition(f"incident {incident.id} is closed")
+
+
+def incident_event(
+    type_: str,
+    actor: str,
+    at: datetime,
+    incident: Incident,
+    data: JSONObject | None = None,
+    *,
+    also_to: tuple[str, ...] = (),
+    call_id: int | None = None,
+) -> NewEvent:
+    """An event about an incident, carrying its snapshot, for its agencies (and ``also_to``)."""
+    agencies = tuple(dict.fromkeys(incident.agencies + also_to))
+    return NewEvent(
+        type_,
+        actor,
+        at,
+        incident_id=incident.id,
+        call_id=call_id,
+        agencies=agencies,
+        data={**(data or {}), "incident": dump_incident(incident)},
+    )
 
 
 # --- visibility ----------------------------------------------------------------------------
@@ -489,6 +555,102 @@ def parse_status_change(body: JSON) -> StatusChange:
     return StatusChange(status=status, note=note if isinstance(note, str) else None)
 
 
+# Outcomes a call-taker gives a call that opens no incident (DESIGN §2).
+NON_INCIDENT_OUTCOMES = ("prank", "ghost", "info", "misdial", "abandoned")
+CALLBACK_RESULTS = ("reached", "no_answer", "busy", "genuine_emergency", "prank")
+
+
+def _choice(obj: JSONObject, name: str, allowed: Sequence[str], errors: dict[str, str]) -> str:
+    raw = obj.get(name)
+    if not isinstance(raw, str) or raw not in allowed:
+        errors[name] = f"must be one of {', '.join(allowed)}"
+        return ""
+    return raw
+
+
+def _note(
+    obj: JSONObject, errors: dict[str, str], name: str = "note", required: bool = False
+) -> str | None:
+    raw = obj.get(name)
+    if raw is None and not required:
+        return None
+    if not isinstance(raw, str) or len(raw) > MAX_DESCRIPTION or (required and not raw.strip()):
+        errors[name] = (
+            f"{'required ' if required else ''}text of at most {MAX_DESCRIPTION} characters"
+        )
+        return None
+    return raw.strip()
+
+
+def _positive_id(obj: JSONObject, name: str, errors: dict[str, str]) -> int:
+    raw = obj.get(name)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        errors[name] = "must be a positive integer"
+        return 0
+    return raw
+
+
+def parse_outcome(body: JSON) -> tuple[str, str | None]:
+    obj = _obj(body)
+    errors: dict[str, str] = {}
+    outcome = _choice(obj, "outcome", NON_INCIDENT_OUTCOMES, errors)
+    note = _note(obj, errors)
+    if errors:
+        raise BadInput(errors)
+    return outcome, note
+
+
+def parse_callback(body: JSON) -> tuple[str, str | None]:
+    obj = _obj(body)
+    errors: dict[str, str] = {}
+    result = _choice(obj, "result", CALLBACK_RESULTS, errors)
+    note = _note(obj, errors)
+    if errors:
+        raise BadInput(errors)
+    return result, note
+
+
+def parse_id_field(body: JSON, name: str) -> int:
+    obj = _obj(body)
+    errors: dict[str, str] = {}
+    value = _positive_id(obj, name, errors)
+    if errors:
+        raise BadInput(errors)
+    return value
+
+
+def parse_close(body: JSON) -> tuple[CloseReason, str | None]:
+    obj = _obj(body)
+    errors: dict[str, str] = {}
+    reason = _choice(obj, "reason", [r.value for r in CloseReason], errors)
+    note = _note(obj, errors)
+    if errors:
+        raise BadInput(errors)
+    return CloseReason(reason), note
+
+
+def parse_new_assignment(body: JSON, agencies: Container[str]) -> tuple[str, AssignmentRole]:
+    obj = _obj(body)
+    errors: dict[str, str] = {}
+    agency = obj.get("agency")
+    if not isinstance(agency, str) or agency not in agencies:
+        errors["agency"] = "unknown agency (see GET /api/v1/agencies)"
+    role = _choice(obj, "role", [r.value for r in AssignmentRole], errors)
+    if errors or not isinstance(agency, str):
+        raise BadInput(errors)
+    return agency, AssignmentRole(role)
+
+
+def parse_reason(body: JSON) -> str:
+    """Blocking, unblocking and cancelling need a reason for the audit trail."""
+    obj = _obj(body)
+    errors: dict[str, str] = {}
+    reason = _note(obj, errors, "reason", required=True)
+    if errors or reason is None:
+        raise BadInput(errors)
+    return reason
+
+
 def parse_credentials(body: JSON) -> tuple[str, str]:
     obj = _obj(body)
     errors: dict[str, str] = {}
@@ -541,7 +703,10 @@ def dump_call(c: CallRecord) -> JSONObject:
         "received_at": _iso(c.received_at),
         "location": dump_location(c.location) if c.location else None,
         "outcome": c.outcome,
+        "outcome_at": _iso(c.outcome_at),
+        "note": c.note,
         "incident_id": c.incident_id,
+        "screening": c.screening,
     }
 
 
@@ -565,6 +730,7 @@ def dump_incident(i: Incident) -> JSONObject:
         "created_at": _iso(i.created_at),
         "created_by": i.created_by,
         "closed_at": _iso(i.closed_at),
+        "merged_into": i.merged_into,
         "client_ref": i.client_ref,
         "assignments": [dump_assignment(a) for a in i.assignments],
         "calls": [dump_call(c) for c in i.calls],

@@ -264,60 +264,9 @@ class Candidate:
 
 
 # AML places the CALLER, not the event, so radii follow how far away people who see the same
-# event call from; windows follow how long such an event keeps drawing calls. Used for any
-# category missing from the configured windows.
+# event call from; windows follow how long such an event keeps drawing calls. The per-category
+# values are data (routing_rules/categories.toml); this one serves a category missing there.
 DEFAULT_WINDOW = DuplicateWindow(radius_m=300, window_s=3600)
-DEFAULT_WINDOWS: Mapping[str, DuplicateWindow] = {
-    # Smoke is seen from streets away, and a house fire burns for hours.
-    "kebakaran": DuplicateWindow(radius_m=1000, window_s=2 * 3600),
-    # Callers are passers-by at the scene; a crash is cleared within the hour.
-    "kecelakaan": DuplicateWindow(radius_m=300, window_s=3600),
-    # One patient at one address; family and neighbours call within minutes.
-    "medis": DuplicateWindow(radius_m=200, window_s=1800),
-    "kriminal": DuplicateWindow(radius_m=300, window_s=3600),
-    "ketertiban": DuplicateWindow(radius_m=300, window_s=3600),
-    # A flood covers a neighbourhood for half a day.
-    "banjir": DuplicateWindow(radius_m=1500, window_s=12 * 3600),
-    # Landslides, storms, earthquakes: wide and long.
-    "bencana": DuplicateWindow(radius_m=2000, window_s=24 * 3600),
-    # A fallen tree blocks one road until it is cut away.
-    "pohon_tumbang": DuplicateWindow(radius_m=200, window_s=6 * 3600),
-    "hewan": DuplicateWindow(radius_m=200, window_s=3 * 3600),
-    "penyelamatan": DuplicateWindow(radius_m=300, window_s=2 * 3600),
-    # Sparks at a substation are seen, and an outage felt, across a block.
-    "listrik": DuplicateWindow(radius_m=500, window_s=3 * 3600),
-    "lainnya": DEFAULT_WINDOW,
-}
-
-
-def symmetric(pairs: Iterable[tuple[str, str]]) -> dict[str, frozenset[str]]:
-    """Compatibility map in which each pair is compatible both ways."""
-    out: dict[str, set[str]] = {}
-    for a, b in pairs:
-        out.setdefault(a, set()).add(b)
-        out.setdefault(b, set()).add(a)
-    return {k: frozenset(v) for k, v in out.items()}
-
-
-# Categories one event is often reported under by different callers or call-takers. "lainnya"
-# ("other") is what a call-taker picks when unsure, so it goes with every category.
-DEFAULT_COMPATIBLE: Mapping[str, frozenset[str]] = symmetric(
-    [
-        ("kebakaran", "listrik"),  # a short circuit starts a fire; callers see either
-        ("kebakaran", "penyelamatan"),  # people trapped by the fire
-        ("kebakaran", "medis"),  # burns and smoke inhalation
-        ("kecelakaan", "medis"),  # the injured of a crash
-        ("kecelakaan", "penyelamatan"),  # someone pinned in a vehicle
-        ("kriminal", "ketertiban"),  # a brawl is reported as either
-        ("banjir", "bencana"),
-        ("banjir", "penyelamatan"),  # people cut off by water
-        ("bencana", "pohon_tumbang"),  # storms fell trees
-        ("pohon_tumbang", "listrik"),  # trees bring down power lines
-        ("hewan", "penyelamatan"),  # snakes in houses, animals in wells
-    ]
-    + [("lainnya", c) for c in DEFAULT_WINDOWS if c != "lainnya"]
-)
-
 # Up to this much of a fix's accuracy widens the search: a GPS or Wi-Fi fix is within ~100 m,
 # but a cell-ID fix of several km would offer half the city.
 MAX_ACCURACY_WIDENING_M = 1000.0

@@ -1,6 +1,7 @@
 """Benchmark: time to screen one intake (caller record + duplicate search) against N open incidents.
 
-Seeded and self-contained: builds its own data in memory; it must not touch the database.
+Seeded: builds its incidents in memory, with the categories' windows from the rule set; it must
+not touch the database.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
+from dispatch.actions import duplicate_settings
+from dispatch.routing import DEFAULT_RULES_DIR, RoutingTable
 from dispatch.screening import (
-    DEFAULT_COMPATIBLE,
-    DEFAULT_WINDOWS,
     BlockPolicy,
     CallerHistory,
     IncidentIndex,
@@ -60,7 +61,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     rng = random.Random(args.seed)  # noqa: S311 -- a reproducible benchmark, not a secret
-    categories = sorted(DEFAULT_WINDOWS)
+    windows, compatible = duplicate_settings(RoutingTable.load(DEFAULT_RULES_DIR))
+    categories = sorted(windows)
     index = IncidentIndex(
         OpenIncident(
             id=i,
@@ -99,8 +101,8 @@ def main(argv: list[str]) -> int:
             category=category,
             phone=history.phone,
             now=NOW,
-            windows=DEFAULT_WINDOWS,
-            compatible=DEFAULT_COMPATIBLE,
+            windows=windows,
+            compatible=compatible,
         )
         t2 = time.perf_counter_ns()
         total.append(t2 - t0)

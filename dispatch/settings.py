@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+
+from dispatch.screening import BlockPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,6 +52,7 @@ class Settings:
     max_batch: int = 64
     pool_size: int = 10
     tile_url: str = ""
+    block_policy: BlockPolicy = field(default_factory=BlockPolicy)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,4 +70,9 @@ class Settings:
             max_batch=_int(env, "DISPATCH_MAX_BATCH", 64, 1, 1000),
             pool_size=_int(env, "DISPATCH_POOL_SIZE", 10, 2, 100),
             tile_url=env.get("DISPATCH_TILE_URL", ""),
+            block_policy=BlockPolicy(
+                day_limit=_int(env, "DISPATCH_BLOCK_DAY_LIMIT", 5, 1, 1000),
+                month_limit=_int(env, "DISPATCH_BLOCK_MONTH_LIMIT", 10, 1, 10_000),
+                block_for=timedelta(hours=_int(env, "DISPATCH_BLOCK_HOURS", 24, 1, 24 * 365)),
+            ),
         )

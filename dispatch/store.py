@@ -35,6 +35,7 @@ from dispatch.incidents import (
     User,
     UserRole,
 )
+from dispatch.screening import OpenIncident
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,45 @@ WHERE t.token_hash = $1 AND t.expires_at > $2"""
 DELETE_EXPIRED_TOKENS = "DELETE FROM tokens WHERE expires_at <= $1"
 
 INSERT_CALL = """
-INSERT INTO calls (phone, channel, received_at, answered_at, lat, lon, accuracy_m, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *"""
+INSERT INTO calls (phone, channel, received_at, answered_at, lat, lon, accuracy_m, created_by,
+    screening)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *"""
+CLOSE_CALL = """
+UPDATE calls SET outcome = $2, outcome_at = $3, note = $4 WHERE id = $1 RETURNING *"""
+UNLINK_CALL = """
+UPDATE calls SET incident_id = NULL, outcome = NULL, outcome_at = NULL WHERE id = $1
+RETURNING *"""
+MOVE_CALLS = "UPDATE calls SET incident_id = $2 WHERE incident_id = $1"
+# A caller's record for screening: the last 30 days is all the policy looks at.
+CALLER_HISTORY = """
+SELECT id, received_at, outcome, incident_id, lat IS NOT NULL AS has_location,
+    extract(epoch FROM outcome_at - answered_at) AS duration_s
+FROM calls WHERE phone = $1 AND received_at > $2 AND id <> $3
+ORDER BY received_at DESC LIMIT 500"""
+NUMBER_STATE = """
+SELECT
+    (SELECT row_to_json(n) FROM (SELECT action, reason, actor, at FROM number_actions
+        WHERE phone = $1 ORDER BY id DESC LIMIT 1) n) AS latest,
+    (SELECT max(at) FROM number_actions WHERE phone = $1 AND action = 'unblock') AS unblocked_at"""
+INSERT_NUMBER_ACTION = """
+INSERT INTO number_actions (phone, action, reason, actor, at) VALUES ($1, $2, $3, $4, $5)"""
+LIST_PENDING_CALLS = """
+SELECT * FROM calls WHERE outcome IS NULL AND received_at > $1 ORDER BY received_at LIMIT 200"""
+# Silent calls of the last day not yet reached by a callback, with their attempts.
+LIST_CALLBACKS = """
+SELECT c.id, c.phone, c.received_at,
+    coalesce((SELECT json_agg(json_build_object('at', a.at, 'result', a.result, 'note', a.note,
+        'actor', a.actor) ORDER BY a.at) FROM callback_attempts a WHERE a.call_id = c.id),
+        '[]') AS attempts
+FROM calls c
+WHERE c.outcome = 'ghost' AND c.received_at > $1 AND NOT EXISTS (
+    SELECT 1 FROM callback_attempts a WHERE a.call_id = c.id AND a.result <> 'no_answer'
+    AND a.result <> 'busy')
+ORDER BY c.received_at"""
+INSERT_CALLBACK = """
+INSERT INTO callback_attempts (call_id, at, result, note, actor) VALUES ($1, $2, $3, $4, $5)"""
+CALL_OUTCOMES = """
+SELECT received_at, outcome FROM calls WHERE received_at >= $1 AND received_at < $2"""
 SELECT_CALL = "SELECT * FROM calls WHERE id = $1"
 LINK_CALL = "UPDATE calls SET incident_id = $2, outcome = $3, outcome_at = $4 WHERE id = $1"
 
@@ -168,10 +206,24 @@ INSERT INTO assignments (incident_id, agency, role, status, rule_id, dispatched_
 SELECT $1, a.agency, a.role, a.status, a.rule_id, a.dispatched_at
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
     AS a (agency, role, status, rule_id, dispatched_at)"""
-UPDATE_ASSIGNMENT = """
-UPDATE assignments SET status = $3, acknowledged_at = $4, en_route_at = $5, on_scene_at = $6,
-    resolved_at = $7, declined_at = $8, cancelled_at = $9, note = $10
-WHERE incident_id = $1 AND agency = $2"""
+# The whole row, so that one statement serves a status change, a re-added agency and a merge.
+SAVE_ASSIGNMENT = """
+INSERT INTO assignments (incident_id, agency, role, status, rule_id, dispatched_at,
+    acknowledged_at, en_route_at, on_scene_at, resolved_at, declined_at, cancelled_at, note)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (incident_id, agency) DO UPDATE SET role = excluded.role, status = excluded.status,
+    rule_id = excluded.rule_id, dispatched_at = excluded.dispatched_at,
+    acknowledged_at = excluded.acknowledged_at, en_route_at = excluded.en_route_at,
+    on_scene_at = excluded.on_scene_at, resolved_at = excluded.resolved_at,
+    declined_at = excluded.declined_at, cancelled_at = excluded.cancelled_at,
+    note = excluded.note"""
+SET_MERGED_INTO = "UPDATE incidents SET merged_into = $2 WHERE id = $1"
+# What the duplicate index needs of each open incident, with every caller's number.
+LIST_OPEN_FOR_INDEX = """
+SELECT i.id, i.category, i.lat, i.lon, i.created_at,
+    coalesce(array_agg(c.phone) FILTER (WHERE c.phone IS NOT NULL), '{}') AS phones
+FROM incidents i LEFT JOIN calls c ON c.incident_id = i.id
+WHERE i.status <> 'closed' GROUP BY i.id"""
 
 # One round trip for an incident with its assignments and calls.
 _INCIDENT_VIEW = """
@@ -246,6 +298,9 @@ def _call(row: Record | dict[str, object]) -> CallRecord:
         location=_location(row),
         outcome=cast(str | None, row["outcome"]),
         incident_id=cast(int | None, row["incident_id"]),
+        outcome_at=_ts(row["outcome_at"]),
+        note=cast(str | None, row["note"]),
+        screening=cast("JSONObject | None", row["screening"]),
     )
 
 
@@ -291,6 +346,7 @@ def _incident(row: Record) -> Incident:
         created_by=row["created_by"],
         client_ref=row["client_ref"],
         closed_at=row["closed_at"],
+        merged_into=row["merged_into"],
         assignments=tuple(_assignment(a) for a in row["assignment_rows"]),
         calls=tuple(_call(c) for c in row["call_rows"]),
     )
@@ -324,7 +380,14 @@ class Tx:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def insert_call(self, call: NewCall, *, received_at: datetime, actor: str) -> CallRecord:
+    async def insert_call(
+        self,
+        call: NewCall,
+        *,
+        received_at: datetime,
+        actor: str,
+        screening: JSONObject | None = None,
+    ) -> CallRecord:
         loc = call.location
         row = await self.conn.fetchrow(
             INSERT_CALL,
@@ -336,9 +399,38 @@ class Tx:
             loc.lon if loc else None,
             loc.accuracy_m if loc else None,
             actor,
+            screening,
         )
         assert row is not None
         return _call(row)
+
+    async def close_call(
+        self, call_id: int, outcome: str, at: datetime, note: str | None
+    ) -> CallRecord:
+        row = await self.conn.fetchrow(CLOSE_CALL, call_id, outcome, at, note)
+        assert row is not None
+        return _call(row)
+
+    async def unlink_call(self, call_id: int) -> CallRecord:
+        row = await self.conn.fetchrow(UNLINK_CALL, call_id)
+        assert row is not None
+        return _call(row)
+
+    async def move_calls(self, from_incident: int, to_incident: int) -> None:
+        await self.conn.execute(MOVE_CALLS, from_incident, to_incident)
+
+    async def set_merged_into(self, incident_id: int, into: int) -> None:
+        await self.conn.execute(SET_MERGED_INTO, incident_id, into)
+
+    async def insert_number_action(
+        self, phone: str, action: str, reason: str, actor: str, at: datetime
+    ) -> None:
+        await self.conn.execute(INSERT_NUMBER_ACTION, phone, action, reason, actor, at)
+
+    async def insert_callback(
+        self, call_id: int, at: datetime, result: str, note: str | None, actor: str
+    ) -> None:
+        await self.conn.execute(INSERT_CALLBACK, call_id, at, result, note, actor)
 
     async def get_call(self, call_id: int) -> CallRecord | None:
         row = await self.conn.fetchrow(SELECT_CALL, call_id)
@@ -386,12 +478,15 @@ class Tx:
             [a.dispatched_at for a in assignments],
         )
 
-    async def update_assignment(self, incident_id: int, a: Assignment) -> None:
+    async def save_assignment(self, incident_id: int, a: Assignment) -> None:
         await self.conn.execute(
-            UPDATE_ASSIGNMENT,
+            SAVE_ASSIGNMENT,
             incident_id,
             a.agency,
+            a.role.value,
             a.status.value,
+            a.rule_id,
+            a.dispatched_at,
             a.acknowledged_at,
             a.en_route_at,
             a.on_scene_at,
@@ -495,6 +590,90 @@ class Store:
     async def last_seq(self) -> int:
         return int(await self.pool.fetchval(SELECT_LAST_SEQ))
 
+    async def get_call(self, call_id: int) -> CallRecord | None:
+        row = await self.pool.fetchrow(SELECT_CALL, call_id)
+        return _call(row) if row else None
+
+    async def caller_history(
+        self, phone: str, since: datetime, exclude_call: int = 0
+    ) -> list[CallerCall]:
+        """The number's earlier calls since ``since``, newest first."""
+        rows = await self.pool.fetch(CALLER_HISTORY, phone, since, exclude_call)
+        return [
+            CallerCall(
+                id=r["id"],
+                received_at=r["received_at"],
+                outcome=r["outcome"],
+                incident_id=r["incident_id"],
+                has_location=r["has_location"],
+                duration_s=float(r["duration_s"]) if r["duration_s"] is not None else None,
+            )
+            for r in rows
+        ]
+
+    async def number_state(self, phone: str) -> NumberState:
+        row = await self.pool.fetchrow(NUMBER_STATE, phone)
+        assert row is not None
+        latest = row["latest"]
+        return NumberState(
+            latest_action=latest["action"] if latest else None,
+            latest_reason=latest["reason"] if latest else None,
+            latest_actor=latest["actor"] if latest else None,
+            latest_at=_ts(latest["at"]) if latest else None,
+            unblocked_at=row["unblocked_at"],
+        )
+
+    async def list_pending_calls(self, since: datetime) -> list[CallRecord]:
+        return [_call(r) for r in await self.pool.fetch(LIST_PENDING_CALLS, since)]
+
+    async def list_callbacks(self, since: datetime) -> list[JSONObject]:
+        return [
+            {
+                "call_id": r["id"],
+                "phone": r["phone"],
+                "received_at": r["received_at"].isoformat(),
+                "attempts": r["attempts"],
+            }
+            for r in await self.pool.fetch(LIST_CALLBACKS, since)
+        ]
+
+    async def list_open_for_index(self) -> list[OpenIncident]:
+        return [
+            OpenIncident(
+                r["id"], r["category"], r["lat"], r["lon"], r["created_at"], frozenset(r["phones"])
+            )
+            for r in await self.pool.fetch(LIST_OPEN_FOR_INDEX)
+        ]
+
+    async def call_outcomes(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[datetime, str | None]]:
+        rows = await self.pool.fetch(CALL_OUTCOMES, start, end)
+        return [(r["received_at"], r["outcome"]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerCall:
+    """One earlier call of a number, as screening and the call-taker's history need it."""
+
+    id: int
+    received_at: datetime
+    outcome: str | None
+    incident_id: int | None
+    has_location: bool
+    duration_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NumberState:
+    """A supervisor's latest block/unblock decision on a number, if any."""
+
+    latest_action: str | None
+    latest_reason: str | None
+    latest_actor: str | None
+    latest_at: datetime | None
+    unblocked_at: datetime | None
+
 
 def event_from(new: NewEvent, seq: int) -> Event:
     """The committed form of an event, once the store has given it its seq."""
@@ -508,9 +687,3 @@ def event_from(new: NewEvent, seq: int) -> Event:
         agencies=new.agencies,
         data=new.data,
     )
-
-
-def as_json_object(value: object) -> JSONObject:
-    """jsonb columns decode to plain dicts; this narrows them for the type checker."""
-    assert isinstance(value, dict)
-    return cast(JSONObject, value)

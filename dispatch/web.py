@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -30,10 +31,17 @@ from dispatch.incidents import (
     dump_call,
     dump_event,
     dump_incident,
+    parse_callback,
+    parse_close,
     parse_credentials,
+    parse_id_field,
     parse_intake,
     parse_location,
+    parse_new_assignment,
     parse_new_call,
+    parse_outcome,
+    parse_phone,
+    parse_reason,
     parse_status_change,
     redact_incident,
 )
@@ -190,8 +198,181 @@ def dump_agency(a: routing.Agency) -> JSONObject:
 async def post_call(request: web.Request) -> web.Response:
     user = await current_user(request)
     call = parse_new_call(await read_json(request))
-    record = await actions.receive_call(ctx_of(request), call, user)
-    return json_response(dump_call(record), 201)
+    record, view = await actions.receive_call(ctx_of(request), call, user)
+    body = dump_call(record)
+    body["history"] = actions.dump_history(view.history)
+    return json_response(body, 201)
+
+
+async def centre_user(request: web.Request) -> User:
+    """Calls and callers' numbers are the centre's business, not an agency's."""
+    user = await current_user(request)
+    if not user.is_centre:
+        raise Forbidden("calls and callers are visible to the centre only")
+    return user
+
+
+async def get_call(request: web.Request) -> web.Response:
+    await centre_user(request)
+    ctx = ctx_of(request)
+    call = await ctx.store.get_call(path_id(request))
+    if call is None:
+        raise NotFound("call not found")
+    body = dump_call(call)
+    view = await actions.view_caller(ctx, call.phone, ctx.clock(), exclude_call=call.id)
+    body["history"] = actions.dump_history(view.history)
+    return json_response(body)
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    await centre_user(request)
+    if request.query.get("pending") not in {"1", "true"}:
+        raise BadInput({"pending": "only pending=1 (calls without an outcome) is supported"})
+    ctx = ctx_of(request)
+    # A call left without an outcome for a day is abandoned in practice; it drops off the queue.
+    calls = await ctx.store.list_pending_calls(ctx.clock() - timedelta(days=1))
+    return json_response({"calls": [dump_call(c) for c in calls]})
+
+
+async def post_call_outcome(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    outcome, note = parse_outcome(await read_json(request))
+    call = await actions.close_call(ctx_of(request), path_id(request), outcome, note, user)
+    return json_response(dump_call(call))
+
+
+async def get_callbacks(request: web.Request) -> web.Response:
+    await centre_user(request)
+    ctx = ctx_of(request)
+    # Silent calls of the last 24 h: older ones are past the point where a callback helps.
+    callbacks = await ctx.store.list_callbacks(ctx.clock() - timedelta(hours=24))
+    return json_response({"callbacks": list[JSON](callbacks)})
+
+
+async def post_callback(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    result, note = parse_callback(await read_json(request))
+    await actions.record_callback(ctx_of(request), path_id(request), result, note, user)
+    return json_response({"call_id": path_id(request), "result": result}, 201)
+
+
+def phone_of(request: web.Request) -> str:
+    errors: dict[str, str] = {}
+    phone = parse_phone(request.match_info["phone"], errors)
+    if phone is None:
+        raise BadInput(errors)
+    return phone
+
+
+def dump_caller(phone: str, view: actions.CallerView) -> JSONObject:
+    state = view.state
+    return {
+        "phone": phone,
+        "screening": actions.dump_screening(view.screening),
+        "history": actions.dump_history(view.history, limit=50),
+        "block": {
+            "action": state.latest_action,
+            "reason": state.latest_reason,
+            "actor": state.latest_actor,
+            "at": state.latest_at.isoformat() if state.latest_at else None,
+        },
+    }
+
+
+async def get_number(request: web.Request) -> web.Response:
+    await centre_user(request)
+    ctx = ctx_of(request)
+    phone = phone_of(request)
+    return json_response(dump_caller(phone, await actions.view_caller(ctx, phone, ctx.clock())))
+
+
+async def post_block(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    reason = parse_reason(await read_json(request))
+    phone = phone_of(request)
+    blocked = request.path.endswith("/block")
+    view = await actions.set_block(ctx_of(request), phone, blocked, reason, user)
+    return json_response(dump_caller(phone, view))
+
+
+async def get_nearby(request: web.Request) -> web.Response:
+    await centre_user(request)
+    ctx = ctx_of(request)
+    q = request.query
+    errors: dict[str, str] = {}
+    raw = {"lat": _float(q.get("lat")), "lon": _float(q.get("lon"))}
+    if q.get("accuracy_m"):
+        raw["accuracy_m"] = _float(q.get("accuracy_m"))
+    location = parse_location(raw, errors)
+    category = q.get("category", "")
+    if category not in ctx.rules.categories:
+        errors["category"] = "unknown category (see GET /api/v1/categories)"
+    phone = parse_phone(q["phone"], errors) if q.get("phone") else None
+    if errors or location is None:
+        raise BadInput({k.removeprefix("location."): v for k, v in errors.items()})
+    candidates = actions.nearby(ctx, location, category, phone)
+    index = ctx.open_incidents.index
+    rows: list[JSON] = []
+    for c in candidates:
+        found = index.get(c.incident_id)
+        rows.append(
+            {
+                "incident_id": c.incident_id,
+                "distance_m": round(c.distance_m, 1),
+                "age_s": round(c.age_s),
+                "score": c.score,
+                "reasons": list(c.reasons),
+                "category": found.category if found else None,
+            }
+        )
+    return json_response({"candidates": rows})
+
+
+async def post_attach(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    call_id = parse_id_field(await read_json(request), "call_id")
+    incident = await actions.attach_call(ctx_of(request), path_id(request), call_id, user)
+    return json_response(dump_incident(incident))
+
+
+async def post_unlink(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    call_id = path_id(request, "call_id")
+    incident = await actions.unlink_call(ctx_of(request), path_id(request), call_id, user)
+    return json_response(dump_incident(incident))
+
+
+async def post_merge(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    into = parse_id_field(await read_json(request), "into")
+    incident = await actions.merge_incidents(ctx_of(request), path_id(request), into, user)
+    return json_response(dump_incident(incident))
+
+
+async def post_close(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    reason, note = parse_close(await read_json(request))
+    incident = await actions.close_incident(ctx_of(request), path_id(request), reason, note, user)
+    return json_response(dump_incident(incident))
+
+
+async def post_assignment(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    ctx = ctx_of(request)
+    agency, role = parse_new_assignment(await read_json(request), ctx.rules.agencies)
+    incident = await actions.add_assignment(ctx, path_id(request), agency, role, user)
+    return json_response(dump_incident(incident), 201)
+
+
+async def post_cancel_assignment(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    body = await read_json(request)
+    note = parse_reason(body) if isinstance(body, dict) and body.get("reason") else None
+    agency = request.match_info["agency"]
+    incident = await actions.cancel_assignment(
+        ctx_of(request), path_id(request), agency, note, user
+    )
+    return json_response(dump_incident(incident))
 
 
 async def post_incident(request: web.Request) -> web.Response:
@@ -356,10 +537,27 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/categories", get_categories)
     app.router.add_get("/api/v1/agencies", get_agencies)
     app.router.add_post("/api/v1/calls", post_call)
+    app.router.add_get("/api/v1/calls", list_calls)
+    app.router.add_get("/api/v1/calls/{id}", get_call)
+    app.router.add_post("/api/v1/calls/{id}/outcome", post_call_outcome)
+    app.router.add_post("/api/v1/calls/{id}/callback", post_callback)
+    app.router.add_get("/api/v1/callbacks", get_callbacks)
+    app.router.add_get("/api/v1/numbers/{phone}", get_number)
+    app.router.add_post("/api/v1/numbers/{phone}/block", post_block)
+    app.router.add_post("/api/v1/numbers/{phone}/unblock", post_block)
+    app.router.add_get("/api/v1/incidents/nearby", get_nearby)
     app.router.add_post("/api/v1/incidents", post_incident)
     app.router.add_get("/api/v1/incidents", list_incidents)
     app.router.add_get("/api/v1/incidents/{id}", get_incident)
     app.router.add_post("/api/v1/incidents/{id}/status", post_status)
+    app.router.add_post("/api/v1/incidents/{id}/calls", post_attach)
+    app.router.add_post("/api/v1/incidents/{id}/calls/{call_id}/unlink", post_unlink)
+    app.router.add_post("/api/v1/incidents/{id}/merge", post_merge)
+    app.router.add_post("/api/v1/incidents/{id}/close", post_close)
+    app.router.add_post("/api/v1/incidents/{id}/assignments", post_assignment)
+    app.router.add_post(
+        "/api/v1/incidents/{id}/assignments/{agency}/cancel", post_cancel_assignment
+    )
     app.router.add_get("/api/v1/routing/explain", get_explain)
     app.router.add_get("/api/v1/routing/zones", get_zones)
     app.router.add_get("/api/v1/stream", stream)

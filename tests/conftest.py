@@ -87,7 +87,9 @@ async def truncate(dsn: str) -> None:
         exists = await conn.fetchval("SELECT to_regclass('events') IS NOT NULL")
         if exists:
             # Users and tokens stay: hashing demo passwords for every test would cost seconds.
-            await conn.execute("TRUNCATE events, assignments, calls, incidents RESTART IDENTITY")
+            await conn.execute(
+                "TRUNCATE events, assignments, callback_attempts, number_actions, calls, incidents RESTART IDENTITY"
+            )
     finally:
         await conn.close()
 
