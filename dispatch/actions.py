@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import logging
 import secrets
 import time
@@ -22,7 +23,8 @@ from typing import Generic, TypeAlias, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from dispatch import routing, screening
+from dispatch import kpis, routing, screening
+from dispatch.deadlines import ESCALATED, DeadlinePolicy
 from dispatch.hub import Hub
 from dispatch.incidents import (
     JSON,
@@ -52,12 +54,12 @@ from dispatch.incidents import (
     can_see,
     close,
     dump_call,
-    dump_incident,
     incident_event,
     require_open,
     settle,
     stamp,
     transition,
+    user_event,
 )
 from dispatch.incidents import Assignment as AssignmentRecord
 from dispatch.metrics import Metrics
@@ -192,6 +194,7 @@ class Ctx:
     rules: routing.RoutingTable
     clock: Callable[[], datetime]
     open_incidents: OpenIncidents
+    deadlines: DeadlineWatch
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
 
     @property
@@ -339,7 +342,7 @@ async def receive_call(ctx: Ctx, call: NewCall, user: User) -> tuple[CallRecord,
             call, received_at=call.received_at or now, actor=user.username, screening=verdict
         )
         data: JSONObject = {"call": dump_call(record), "history": dump_history(view.history)}
-        return record, [NewEvent("call.received", user.username, now, call_id=record.id, data=data)]
+        return record, [user_event("call.received", user, now, data, call_id=record.id)]
 
     record, _ = await ctx.writer.submit(work)
     ctx.metrics.intake.labels(category="", outcome="received").inc()
@@ -442,15 +445,7 @@ async def submit_incident(ctx: Ctx, intake: Intake, user: User) -> Submitted:
             id=incident_id,
             calls=(replace(call, incident_id=incident_id, outcome="incident", outcome_at=now),),
         )
-        event = NewEvent(
-            "incident.opened",
-            user.username,
-            now,
-            incident_id=incident_id,
-            call_id=call.id,
-            agencies=incident.agencies,
-            data={"incident": dump_incident(incident)},
-        )
+        event = incident_event("incident.opened", user, now, incident, call_id=call.id)
         return (incident, True), [event]
 
     (incident, created), seqs = await ctx.writer.submit(work)
@@ -483,7 +478,7 @@ def _closing(user: User, now: datetime, before: Incident, after: Incident) -> li
     if after.close_reason is None or before.close_reason is not None:
         return []
     data: JSONObject = {"reason": after.close_reason.value}
-    return [incident_event("incident.closed", user.username, now, after, data)]
+    return [incident_event("incident.closed", user, now, after, data)]
 
 
 async def _locked(tx: Tx, incident_id: int) -> Incident:
@@ -513,9 +508,12 @@ async def change_status(
         require_open(incident)
         event_type = transition(mine.status, change.status)
         updated = stamp(mine, change.status, now, change.note)
-        after = settle(
-            incident, tuple(updated if a is mine else a for a in incident.assignments), now
-        )
+        assignments = tuple(updated if a is mine else a for a in incident.assignments)
+        fallback = None
+        if change.status is AssignmentStatus.DECLINED:
+            # A decline re-routes: the rule's fallback agency takes the declined role.
+            assignments, fallback = _with_fallback(ctx, incident, assignments, mine, now)
+        after = settle(incident, assignments, now)
         await _persist(tx, incident, after)
         data: JSONObject = {
             "agency": mine.agency,
@@ -523,11 +521,45 @@ async def change_status(
             "to_state": updated.status.value,
             "note": change.note,
         }
-        event = incident_event(event_type, user.username, now, after, data)
-        return after, [event, *_closing(user, now, incident, after)]
+        events = [incident_event(event_type, user, now, after, data)]
+        if fallback is not None:
+            reason = f"{mine.agency} declined: {change.note}"
+            events.append(_created(fallback, after, now, reason))
+        return after, [*events, *_closing(user, now, incident, after)]
 
     incident, _ = await ctx.writer.submit(work)
     return incident
+
+
+def _with_fallback(
+    ctx: Ctx,
+    incident: Incident,
+    assignments: tuple[AssignmentRecord, ...],
+    failed: AssignmentRecord,
+    now: datetime,
+) -> tuple[tuple[AssignmentRecord, ...], AssignmentRecord | None]:
+    """Add the rule's fallback agency in the failed agency's role, unless already working.
+
+    The current rule set decides (the incident is routed again at its place and priority),
+    so a fallback changed by a rules reload takes effect for open incidents too.
+    """
+    loc = incident.location
+    route = ctx.rules.route(
+        loc.lat, loc.lon, incident.category, now=now, priority=incident.priority
+    )
+    code = route.fallback
+    live = {a.agency for a in assignments if a.status not in TERMINAL}
+    if code is None or code in live:
+        return assignments, None
+    added = AssignmentRecord(
+        code, failed.role, AssignmentStatus.DISPATCHED, f"fallback:{route.rule_id}", now
+    )
+    return (*(a for a in assignments if a.agency != code), added), added
+
+
+def _created(added: AssignmentRecord, incident: Incident, now: datetime, reason: str) -> NewEvent:
+    data: JSONObject = {"agency": added.agency, "role": added.role.value, "reason": reason}
+    return incident_event("assignment.created", None, now, incident, data)
 
 
 async def close_incident(
@@ -542,7 +574,7 @@ async def close_incident(
         after = close(before, reason, now, note)
         await _persist(tx, before, after)
         data: JSONObject = {"reason": reason.value, "note": note}
-        return after, [incident_event("incident.closed", user.username, now, after, data)]
+        return after, [incident_event("incident.closed", user, now, after, data)]
 
     incident, _ = await ctx.writer.submit(work)
     return incident
@@ -568,7 +600,7 @@ async def add_assignment(
         after = settle(before, (*kept, added), now)
         await _persist(tx, before, after)
         data: JSONObject = {"agency": agency, "role": role.value}
-        return after, [incident_event("assignment.created", user.username, now, after, data)]
+        return after, [incident_event("assignment.created", user, now, after, data)]
 
     incident, _ = await ctx.writer.submit(work)
     return incident
@@ -594,7 +626,7 @@ async def cancel_assignment(
         )
         await _persist(tx, before, after)
         data: JSONObject = {"agency": agency, "from_state": current.status.value, "note": note}
-        event = incident_event("assignment.cancelled", user.username, now, after, data)
+        event = incident_event("assignment.cancelled", user, now, after, data)
         return after, [event, *_closing(user, now, before, after)]
 
     incident, _ = await ctx.writer.submit(work)
@@ -672,9 +704,7 @@ async def close_call(
         if call.outcome is not None:
             raise InvalidTransition(f"call {call_id} is already closed as {call.outcome}")
         closed = await tx.close_call(call_id, outcome, now, note)
-        event = NewEvent(
-            "call.closed", user.username, now, call_id=call_id, data={"call": dump_call(closed)}
-        )
+        event = user_event("call.closed", user, now, {"call": dump_call(closed)}, call_id=call_id)
         return closed, [event]
 
     closed, _ = await ctx.writer.submit(work)
@@ -697,9 +727,7 @@ async def record_callback(
             raise InvalidTransition(f"call {call_id} is not a silent call (ghost)")
         await tx.insert_callback(call_id, now, result, note, user.username)
         data: JSONObject = {"result": result, "note": note, "phone": call.phone}
-        return None, [
-            NewEvent("call.callback_attempted", user.username, now, call_id=call_id, data=data)
-        ]
+        return None, [user_event("call.callback_attempted", user, now, data, call_id=call_id)]
 
     await ctx.writer.submit(work)
 
@@ -721,7 +749,7 @@ async def attach_call(ctx: Ctx, incident_id: int, call_id: int, user: User) -> I
         linked = replace(call, incident_id=incident_id, outcome="duplicate", outcome_at=now)
         after = replace(incident, calls=(*incident.calls, linked))
         data: JSONObject = {"call": dump_call(linked)}
-        event = incident_event("call.linked", user.username, now, after, data, call_id=call_id)
+        event = incident_event("call.linked", user, now, after, data, call_id=call_id)
         return after, [event]
 
     incident, _ = await ctx.writer.submit(work)
@@ -744,7 +772,7 @@ async def unlink_call(ctx: Ctx, incident_id: int, call_id: int, user: User) -> I
         unlinked = await tx.unlink_call(call_id)
         after = replace(incident, calls=tuple(c for c in incident.calls if c.id != call_id))
         data: JSONObject = {"call": dump_call(unlinked)}
-        event = incident_event("call.unlinked", user.username, now, after, data, call_id=call_id)
+        event = incident_event("call.unlinked", user, now, after, data, call_id=call_id)
         return after, [event]
 
     incident, _ = await ctx.writer.submit(work)
@@ -788,13 +816,13 @@ async def merge_incidents(ctx: Ctx, source_id: int, into_id: int, user: User) ->
         events = [
             incident_event(
                 "incident.merged",
-                user.username,
+                user,
                 now,
                 replaced,
                 {"replaced_by": into_id},
                 also_to=merged.agencies,
             ),
-            incident_event("incident.merged", user.username, now, merged, {"replaces": source_id}),
+            incident_event("incident.merged", user, now, merged, {"replaces": source_id}),
         ]
         return merged, events
 
@@ -811,10 +839,196 @@ async def set_block(ctx: Ctx, phone: str, blocked: bool, reason: str, user: User
     async def work(tx: Tx) -> tuple[None, list[NewEvent]]:
         await tx.insert_number_action(phone, action, reason, user.username, now)
         data: JSONObject = {"phone": phone, "reason": reason}
-        return None, [NewEvent(f"number.{action}ed", user.username, now, data=data)]
+        return None, [user_event(f"number.{action}ed", user, now, data)]
 
     await ctx.writer.submit(work)
     return await view_caller(ctx, phone, now)
+
+
+# --- deadlines and escalation --------------------------------------------------------------
+
+
+class DeadlineWatch:
+    """The schedule of acknowledge deadlines, kept in step with committed events.
+
+    Only a cache: when a deadline fires, the database decides (status still dispatched, level
+    not yet reached), so it fires exactly once however often it is scheduled, and a restart
+    rebuilds it from the open incidents.
+    """
+
+    def __init__(self, policy: DeadlinePolicy) -> None:
+        self.policy = policy
+        self._heap: list[tuple[datetime, int, str, int]] = []
+        # One firing round at a time, so that whoever asks to fire sees the round finished.
+        self.firing = asyncio.Lock()
+
+    def schedule(self, incident: Incident) -> None:
+        if incident.status is IncidentStatus.CLOSED:
+            return
+        for a in incident.assignments:
+            if a.status is not AssignmentStatus.DISPATCHED:
+                continue
+            due = self.policy.next_due(
+                a.dispatched_at, incident.priority, incident.category, a.escalation_level
+            )
+            if due is not None:
+                heapq.heappush(self._heap, (due[0], incident.id, a.agency, due[1]))
+
+    def apply(self, events: Sequence[Event], _committed_at: float) -> None:
+        for event in events:
+            snapshot = event.data.get("incident")
+            if isinstance(snapshot, dict) and snapshot.get("status") != "closed":
+                self._schedule_snapshot(snapshot)
+
+    def _schedule_snapshot(self, snapshot: JSONObject) -> None:
+        incident_id, priority = snapshot.get("id"), snapshot.get("priority")
+        category, assignments = snapshot.get("category"), snapshot.get("assignments")
+        if not (
+            isinstance(incident_id, int)
+            and isinstance(priority, int)
+            and isinstance(category, str)
+            and isinstance(assignments, list)
+        ):
+            return
+        for a in assignments:
+            if not isinstance(a, dict) or a.get("status") != "dispatched":
+                continue
+            agency, dispatched, level = (
+                a.get("agency"),
+                a.get("dispatched_at"),
+                a.get("escalation_level"),
+            )
+            if isinstance(agency, str) and isinstance(dispatched, str) and isinstance(level, int):
+                due = self.policy.next_due(
+                    datetime.fromisoformat(dispatched), priority, category, level
+                )
+                if due is not None:
+                    heapq.heappush(self._heap, (due[0], incident_id, agency, due[1]))
+
+    def pop_due(self, now: datetime) -> list[tuple[datetime, int, str, int]]:
+        due = []
+        while self._heap and self._heap[0][0] <= now:
+            due.append(heapq.heappop(self._heap))
+        return due
+
+    def push(self, item: tuple[datetime, int, str, int]) -> None:
+        heapq.heappush(self._heap, item)
+
+    def next_at(self) -> datetime | None:
+        return self._heap[0][0] if self._heap else None
+
+
+async def fire_due_deadlines(ctx: Ctx) -> int:
+    """Escalate every assignment whose deadline has passed; returns how many changed."""
+    fired = 0
+    async with ctx.deadlines.firing:
+        for item in ctx.deadlines.pop_due(ctx.clock()):
+            due, incident_id, agency, level = item
+            try:
+                fired += await escalate(ctx, incident_id, agency, level, due)
+            except Unavailable:
+                ctx.deadlines.push(item)  # the database is away: try again on the next tick
+                break
+    return fired
+
+
+async def watch_deadlines(ctx: Ctx) -> None:
+    """Background task: wake at the next deadline (at least once a second) and fire it."""
+    while True:
+        try:
+            await fire_due_deadlines(ctx)
+        except Exception:
+            log.exception("deadline watch failed; retrying")
+        next_at = ctx.deadlines.next_at()
+        wait = 1.0 if next_at is None else (next_at - ctx.clock()).total_seconds()
+        await asyncio.sleep(min(1.0, max(0.01, wait)))
+
+
+async def escalate(ctx: Ctx, incident_id: int, agency: str, level: int, due: datetime) -> int:
+    """Raise an unacknowledged assignment to ``level``; a no-op if it moved on meanwhile."""
+    now = ctx.clock()
+
+    async def work(tx: Tx) -> tuple[int, list[NewEvent]]:
+        incident = await _locked(tx, incident_id)
+        late = next((a for a in incident.assignments if a.agency == agency), None)
+        if (
+            incident.status is IncidentStatus.CLOSED
+            or late is None
+            or late.status is not AssignmentStatus.DISPATCHED
+            or late.escalation_level >= level
+        ):
+            return 0, []
+        raised = replace(late, escalation_level=level)
+        assignments = tuple(raised if a is late else a for a in incident.assignments)
+        fallback = None
+        if level >= ESCALATED:
+            assignments, fallback = _with_fallback(ctx, incident, assignments, late, now)
+        after = settle(incident, assignments, now)
+        await _persist(tx, incident, after)
+        data: JSONObject = {
+            "agency": agency,
+            "level": level,
+            "deadline": due.isoformat(),
+            "late_s": round((now - late.dispatched_at).total_seconds()),
+            "fallback": fallback.agency if fallback else None,
+        }
+        kind = "assignment.escalated" if level >= ESCALATED else "assignment.overdue"
+        events = [incident_event(kind, None, now, after, data)]
+        if fallback is not None:
+            events.append(_created(fallback, after, now, f"{agency} did not acknowledge"))
+        return 1, events
+
+    fired, _ = await ctx.writer.submit(work)
+    return fired
+
+
+# --- KPIs and audit -------------------------------------------------------------------------
+
+
+async def stats(ctx: Ctx, start: datetime, end: datetime, user: User) -> JSONObject:
+    """KPIs of incidents and calls in [start, end) against the standards (DESIGN §6)."""
+    require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
+    policy = ctx.deadlines.policy
+    dispatches = [
+        kpis.AssignmentTimes(
+            agency=r["agency"],
+            category=r["category"],
+            acknowledge_s=r["ack_s"],
+            response_s=r["response_s"],
+            resolution_s=r["resolution_s"],
+            deadline_s=policy.acknowledge_within(r["priority"], r["category"]),
+        )
+        for r in await ctx.store.dispatch_times(start, end)
+    ]
+    outcomes = screening.count_outcomes(
+        [
+            (at, screening.Outcome(o) if o else None)
+            for at, o in await ctx.store.call_outcomes(start, end)
+        ],
+        by="hour",
+    )
+    report = kpis.report(
+        await ctx.store.answer_times(start, end),
+        await ctx.store.processing_times(start, end),
+        dispatches,
+        {hour: dict(counts) for hour, counts in outcomes.items()},
+    )
+    return {"from": start.isoformat(), "to": end.isoformat(), **report}
+
+
+async def audit(
+    ctx: Ctx,
+    user: User,
+    *,
+    incident_id: int | None,
+    actor: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[Event]:
+    """Who did what, when and from which screen: the event log, for supervisors and admins."""
+    require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
+    return await ctx.store.list_audit(incident_id, actor, start, end, limit)
 
 
 def explain_route(ctx: Ctx, location: Location, category: str) -> routing.Route:

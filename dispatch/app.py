@@ -15,6 +15,7 @@ from aiohttp import WSCloseCode, web
 
 from dispatch import actions, store
 from dispatch import web as edge
+from dispatch.deadlines import DeadlinePolicy
 from dispatch.hub import Hub
 from dispatch.metrics import Metrics
 from dispatch.routing import RoutingTable
@@ -51,8 +52,15 @@ async def create_app(
     db = store.Store(pool)
     open_incidents = actions.OpenIncidents()
     open_incidents.load(await db.list_open_for_index())
+    # Pending deadlines are rebuilt from the database: they survive any restart.
+    deadlines = actions.DeadlineWatch(DeadlinePolicy.load(settings.rules_dir, rules.categories))
+    for incident in await db.list_open_incidents(None):
+        deadlines.schedule(incident)
     writer = actions.Writer(
-        db, [hub.publish, open_incidents.apply], metrics, max_batch=settings.max_batch
+        db,
+        [hub.publish, open_incidents.apply, deadlines.apply],
+        metrics,
+        max_batch=settings.max_batch,
     )
     ctx = actions.Ctx(
         settings=settings,
@@ -63,6 +71,7 @@ async def create_app(
         rules=rules,
         clock=clock,
         open_incidents=open_incidents,
+        deadlines=deadlines,
     )
     if settings.demo:
         await actions.ensure_demo_accounts(ctx)
@@ -75,13 +84,19 @@ async def create_app(
     edge.add_routes(app)
     edge.add_console(app, CONSOLE_DIR, xstatic.pkg.leaflet.BASE_DIR)
 
+    watcher: list[asyncio.Task[None]] = []
+
     async def start(_: web.Application) -> None:
         writer.start()
+        watcher.append(asyncio.create_task(actions.watch_deadlines(ctx), name="deadlines"))
 
     async def shutdown(_: web.Application) -> None:
         # Screens are told "going away" and will resume with ?after= against the next process.
         for ws in list(sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        for task in watcher:
+            task.cancel()
+        await asyncio.gather(*watcher, return_exceptions=True)
         await writer.stop()
 
     async def cleanup(_: web.Application) -> None:

@@ -135,6 +135,8 @@ class User:
     username: str
     role: UserRole
     agency: str | None
+    # The screen this request came from (X-Dispatch-Screen), recorded with each change.
+    via: str = "api"
 
     @property
     def is_centre(self) -> bool:
@@ -151,10 +153,14 @@ class Location:
 
 @dataclass(frozen=True, slots=True)
 class NewCall:
+    """A call as reported. A telephony gateway gives ``received_at`` (ringing) and maybe
+    ``answered_at``; a call keyed by a call-taker is answered as it is recorded."""
+
     phone: str
     channel: Channel
     received_at: datetime | None
     location: Location | None
+    answered_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +190,8 @@ class Assignment:
     declined_at: datetime | None = None
     cancelled_at: datetime | None = None
     note: str | None = None
+    # 0 on time, 1 overdue (acknowledge deadline passed), 2 escalated to the fallback agency.
+    escalation_level: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +251,8 @@ class NewEvent:
     # Agencies allowed to see the event; the centre sees every event.
     agencies: tuple[str, ...] = ()
     data: JSONObject = field(default_factory=dict)
+    # The screen (calltaker, supervisor, opd) or client (api, system) the change came from.
+    via: str = "api"
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +265,7 @@ class Event:
     call_id: int | None
     agencies: tuple[str, ...]
     data: JSONObject
+    via: str = "api"
 
 
 # --- state machine -------------------------------------------------------------------------
@@ -345,7 +356,7 @@ def require_open(incident: Incident) -> None:
 
 def incident_event(
     type_: str,
-    actor: str,
+    actor: User | None,
     at: datetime,
     incident: Incident,
     data: JSONObject | None = None,
@@ -353,17 +364,28 @@ def incident_event(
     also_to: tuple[str, ...] = (),
     call_id: int | None = None,
 ) -> NewEvent:
-    """An event about an incident, carrying its snapshot, for its agencies (and ``also_to``)."""
+    """An event about an incident, carrying its snapshot, for its agencies (and ``also_to``).
+
+    ``actor`` None is the system itself (deadlines, escalation).
+    """
     agencies = tuple(dict.fromkeys(incident.agencies + also_to))
     return NewEvent(
         type_,
-        actor,
+        actor.username if actor else "system",
         at,
         incident_id=incident.id,
         call_id=call_id,
         agencies=agencies,
         data={**(data or {}), "incident": dump_incident(incident)},
+        via=actor.via if actor else "system",
     )
+
+
+def user_event(
+    type_: str, actor: User, at: datetime, data: JSONObject, *, call_id: int | None = None
+) -> NewEvent:
+    """An event for the centre only (calls, numbers): no agency sees it."""
+    return NewEvent(type_, actor.username, at, call_id=call_id, data=data, via=actor.via)
 
 
 # --- visibility ----------------------------------------------------------------------------
@@ -476,12 +498,18 @@ def parse_new_call(body: JSON) -> NewCall:
     location = None
     if obj.get("location") is not None:
         location = parse_location(obj.get("location"), errors)
-    received_at = None
+    received_at = answered_at = None
     if obj.get("received_at") is not None:
         received_at = parse_time(obj.get("received_at"), errors, "received_at")
+    if obj.get("answered_at") is not None:
+        answered_at = parse_time(obj.get("answered_at"), errors, "answered_at")
+        if received_at is None:
+            errors["answered_at"] = "needs received_at (when the call started ringing)"
+        elif answered_at is not None and answered_at < received_at:
+            errors["answered_at"] = "must not be before received_at"
     if errors or phone is None:
         raise BadInput(errors)
-    return NewCall(phone=phone, channel=channel, received_at=received_at, location=location)
+    return NewCall(phone, channel, received_at, location, answered_at)
 
 
 def parse_intake(body: JSON, categories: Container[str]) -> Intake:
@@ -547,12 +575,11 @@ def parse_status_change(body: JSON) -> StatusChange:
         errors["status"] = f"must be one of {', '.join(allowed)}"
     else:
         status = AssignmentStatus(raw)
-    note = obj.get("note")
-    if note is not None and (not isinstance(note, str) or len(note) > MAX_DESCRIPTION):
-        errors["note"] = f"must be text of at most {MAX_DESCRIPTION} characters"
+    # A decline re-routes the incident, so the supervisor must be able to read why.
+    note = _note(obj, errors, required=status is AssignmentStatus.DECLINED)
     if errors or status is None:
         raise BadInput(errors)
-    return StatusChange(status=status, note=note if isinstance(note, str) else None)
+    return StatusChange(status=status, note=note)
 
 
 # Outcomes a call-taker gives a call that opens no incident (DESIGN §2).
@@ -692,6 +719,7 @@ def dump_assignment(a: Assignment) -> JSONObject:
         "declined_at": _iso(a.declined_at),
         "cancelled_at": _iso(a.cancelled_at),
         "note": a.note,
+        "escalation_level": a.escalation_level,
     }
 
 
@@ -746,6 +774,7 @@ def dump_event(e: Event, agency: str | None = None) -> JSONObject:
         "incident_id": e.incident_id,
         "call_id": e.call_id,
         "actor": e.actor,
+        "via": e.via,
         "at": e.at.isoformat(),
         "data": data,
     }

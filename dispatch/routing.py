@@ -181,6 +181,8 @@ class Rule:
     primary: tuple[str, ...]
     support: tuple[str, ...]
     evidence: str
+    # Dispatched when no agency of the rule acknowledges in time, or when one declines.
+    fallback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +223,7 @@ class Route:
     agencies: tuple[AgencyChoice, ...]  # primary first, in rule order
     units: tuple[UnitAdvice, ...]  # nearest free unit of each agency, in `agencies` order
     special_zones: tuple[str, ...] = ()  # ops-drawn zones containing the point, by priority
+    fallback: str | None = None  # the rule's agency of last resort (escalation, decline)
 
     @property
     def primary(self) -> tuple[str, ...]:
@@ -238,6 +241,7 @@ def dump_route(route: Route) -> dict[str, JSON]:
         "special_zones": list[JSON](route.special_zones),
         "rule": route.rule_id,
         "ruleset_version": route.ruleset_version,
+        "fallback": route.fallback,
         "agencies": [{"agency": c.agency, "role": str(c.role)} for c in route.agencies],
         "units": [dump_unit(u) for u in route.units],
     }
@@ -756,6 +760,7 @@ class RoutingTable:
             decision.agencies,
             self._advise(decision, x, y, busy_units),
             loc.special_zones,
+            decision.rule.fallback,
         )
 
     def _decision_for(self, rule: Rule) -> _Decision:
@@ -1124,6 +1129,7 @@ _RULE_KEYS: Final = (
     "out_of_area",
     "primary",
     "support",
+    "fallback",
     "evidence",
 )
 
@@ -1147,6 +1153,7 @@ def _read_rules(
         time, priorities = f.text("time", required=False), f.integers("priorities")
         out_of_area = f.flag("out_of_area")
         primary, support = f.texts("primary", required=True), f.texts("support") or ()
+        fallback = f.text("fallback", required=False)
         for code in cats or ():
             if code not in categories:
                 f.report(f"unknown category {code!r}")
@@ -1177,6 +1184,10 @@ def _read_rules(
                 f.report(f"unknown agency {code!r}")
         for code in sorted({c for c in chosen if chosen.count(c) > 1}):
             f.report(f"agency {code!r} is named twice")
+        if fallback is not None and fallback not in agencies:
+            f.report(f"unknown fallback agency {fallback!r}")
+        elif fallback is not None and fallback in chosen:
+            f.report(f"fallback agency {fallback!r} is already dispatched by this rule")
         for empty in ("categories", "zones", "priorities"):
             if isinstance(item, dict) and item.get(empty) == []:
                 f.report(f"{empty!r} is empty: the rule can never match (omit it to match all)")
@@ -1197,6 +1208,7 @@ def _read_rules(
             primary=primary or (),
             support=support,
             evidence=evidence,
+            fallback=fallback,
         )
         shadow = next((r for r in rules if _covers(r, rule, refs.parent)), None)
         if shadow is not None:

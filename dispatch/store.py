@@ -151,8 +151,8 @@ DELETE_EXPIRED_TOKENS = "DELETE FROM tokens WHERE expires_at <= $1"
 
 INSERT_CALL = """
 INSERT INTO calls (phone, channel, received_at, answered_at, lat, lon, accuracy_m, created_by,
-    screening)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *"""
+    screening, telephony)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *"""
 CLOSE_CALL = """
 UPDATE calls SET outcome = $2, outcome_at = $3, note = $4 WHERE id = $1 RETURNING *"""
 UNLINK_CALL = """
@@ -187,6 +187,31 @@ WHERE c.outcome = 'ghost' AND c.received_at > $1 AND NOT EXISTS (
 ORDER BY c.received_at"""
 INSERT_CALLBACK = """
 INSERT INTO callback_attempts (call_id, at, result, note, actor) VALUES ($1, $2, $3, $4, $5)"""
+# KPI inputs: durations between recorded timestamps only (a missing step stays missing).
+ANSWER_TIMES = """
+SELECT extract(epoch FROM answered_at - received_at)::float8 AS s FROM calls
+WHERE telephony AND answered_at IS NOT NULL AND received_at >= $1 AND received_at < $2"""
+PROCESSING_TIMES = """
+SELECT i.category, extract(epoch FROM (SELECT min(a.dispatched_at) FROM assignments a
+    WHERE a.incident_id = i.id) - c.answered_at)::float8 AS s
+FROM incidents i JOIN calls c ON c.incident_id = i.id AND c.outcome = 'incident'
+WHERE i.created_at >= $1 AND i.created_at < $2 AND c.answered_at IS NOT NULL"""
+# A dispatch stood down before anyone acknowledged it was never the agency's to answer.
+DISPATCH_TIMES = """
+SELECT a.agency, i.category, i.priority,
+    extract(epoch FROM a.acknowledged_at - a.dispatched_at)::float8 AS ack_s,
+    extract(epoch FROM a.on_scene_at - a.dispatched_at)::float8 AS response_s,
+    extract(epoch FROM a.resolved_at - a.dispatched_at)::float8 AS resolution_s
+FROM assignments a JOIN incidents i ON i.id = a.incident_id
+WHERE a.dispatched_at >= $1 AND a.dispatched_at < $2
+    AND NOT (a.status = 'cancelled' AND a.acknowledged_at IS NULL)"""
+# NULL filters match everything; the snapshot is left out: the audit is about what changed.
+LIST_AUDIT = """
+SELECT seq, type, incident_id, call_id, actor, via, at, agencies, data - 'incident' AS data
+FROM events
+WHERE ($1::bigint IS NULL OR incident_id = $1) AND ($2::text IS NULL OR actor = $2)
+    AND ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4)
+ORDER BY seq LIMIT $5"""
 CALL_OUTCOMES = """
 SELECT received_at, outcome FROM calls WHERE received_at >= $1 AND received_at < $2"""
 SELECT_CALL = "SELECT * FROM calls WHERE id = $1"
@@ -209,14 +234,15 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
 # The whole row, so that one statement serves a status change, a re-added agency and a merge.
 SAVE_ASSIGNMENT = """
 INSERT INTO assignments (incident_id, agency, role, status, rule_id, dispatched_at,
-    acknowledged_at, en_route_at, on_scene_at, resolved_at, declined_at, cancelled_at, note)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    acknowledged_at, en_route_at, on_scene_at, resolved_at, declined_at, cancelled_at, note,
+    escalation_level)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (incident_id, agency) DO UPDATE SET role = excluded.role, status = excluded.status,
     rule_id = excluded.rule_id, dispatched_at = excluded.dispatched_at,
     acknowledged_at = excluded.acknowledged_at, en_route_at = excluded.en_route_at,
     on_scene_at = excluded.on_scene_at, resolved_at = excluded.resolved_at,
     declined_at = excluded.declined_at, cancelled_at = excluded.cancelled_at,
-    note = excluded.note"""
+    note = excluded.note, escalation_level = excluded.escalation_level"""
 SET_MERGED_INTO = "UPDATE incidents SET merged_into = $2 WHERE id = $1"
 # What the duplicate index needs of each open incident, with every caller's number.
 LIST_OPEN_FOR_INDEX = """
@@ -247,12 +273,12 @@ ORDER BY i.priority, i.id"""
 )
 
 INSERT_EVENTS = """
-INSERT INTO events (type, actor, at, incident_id, call_id, agencies, data)
+INSERT INTO events (type, actor, at, incident_id, call_id, agencies, data, via)
 SELECT e.type, e.actor, e.at, e.incident_id, e.call_id,
-    string_to_array(e.agencies, ','), e.data
+    string_to_array(e.agencies, ','), e.data, e.via
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[],
-            $6::text[], $7::jsonb[]) WITH ORDINALITY
-    AS e (type, actor, at, incident_id, call_id, agencies, data, ord)
+            $6::text[], $7::jsonb[], $8::text[]) WITH ORDINALITY
+    AS e (type, actor, at, incident_id, call_id, agencies, data, via, ord)
 ORDER BY e.ord
 RETURNING seq"""
 # $2 NULL means the centre, which sees every event.
@@ -320,6 +346,7 @@ def _assignment(row: dict[str, object]) -> Assignment:
         declined_at=_ts(row["declined_at"]),
         cancelled_at=_ts(row["cancelled_at"]),
         note=cast(str | None, row["note"]),
+        escalation_level=int(cast(int, row["escalation_level"])),
     )
 
 
@@ -362,6 +389,7 @@ def _event(row: Record) -> Event:
         call_id=row["call_id"],
         agencies=tuple(row["agencies"]),
         data=row["data"],
+        via=row["via"],
     )
 
 
@@ -394,12 +422,13 @@ class Tx:
             call.phone,
             call.channel.value,
             received_at,
-            received_at if call.received_at is None else None,
+            call.answered_at or (received_at if call.received_at is None else None),
             loc.lat if loc else None,
             loc.lon if loc else None,
             loc.accuracy_m if loc else None,
             actor,
             screening,
+            call.received_at is not None,
         )
         assert row is not None
         return _call(row)
@@ -494,6 +523,7 @@ class Tx:
             a.declined_at,
             a.cancelled_at,
             a.note,
+            a.escalation_level,
         )
 
     async def update_incident_status(
@@ -532,6 +562,7 @@ class Tx:
             # Agency codes have no commas; a flat text[] keeps this one statement.
             [",".join(e.agencies) for e in events],
             [e.data for e in events],
+            [e.via for e in events],
         )
         return [r["seq"] for r in rows]
 
@@ -645,6 +676,27 @@ class Store:
             for r in await self.pool.fetch(LIST_OPEN_FOR_INDEX)
         ]
 
+    async def answer_times(self, start: datetime, end: datetime) -> list[float]:
+        return [r["s"] for r in await self.pool.fetch(ANSWER_TIMES, start, end)]
+
+    async def processing_times(self, start: datetime, end: datetime) -> list[tuple[str, float]]:
+        rows = await self.pool.fetch(PROCESSING_TIMES, start, end)
+        return [(r["category"], r["s"]) for r in rows if r["s"] is not None]
+
+    async def dispatch_times(self, start: datetime, end: datetime) -> list[Record]:
+        return list(await self.pool.fetch(DISPATCH_TIMES, start, end))
+
+    async def list_audit(
+        self,
+        incident_id: int | None,
+        actor: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+    ) -> list[Event]:
+        rows = await self.pool.fetch(LIST_AUDIT, incident_id, actor, start, end, limit)
+        return [_event(r) for r in rows]
+
     async def call_outcomes(
         self, start: datetime, end: datetime
     ) -> list[tuple[datetime, str | None]]:
@@ -686,4 +738,5 @@ def event_from(new: NewEvent, seq: int) -> Event:
         call_id=new.call_id,
         agencies=new.agencies,
         data=new.data,
+        via=new.via,
     )

@@ -7,10 +7,13 @@ Handlers hold no domain logic and no SQL. Every error leaves as JSON
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -43,6 +46,7 @@ from dispatch.incidents import (
     parse_phone,
     parse_reason,
     parse_status_change,
+    parse_time,
     redact_incident,
 )
 
@@ -126,8 +130,14 @@ def bearer(request: web.Request) -> str | None:
     return None
 
 
+# Screens name themselves so that the audit trail says where each change was made.
+SCREENS = frozenset({"calltaker", "supervisor", "opd", "sim", "api"})
+
+
 async def current_user(request: web.Request) -> User:
-    return await actions.authenticate(ctx_of(request), bearer(request))
+    user = await actions.authenticate(ctx_of(request), bearer(request))
+    screen = request.headers.get("X-Dispatch-Screen", "api")
+    return replace(user, via=screen if screen in SCREENS else "api")
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
@@ -509,6 +519,95 @@ async def _send(
         pass
 
 
+def _time_range(request: web.Request) -> tuple[datetime | None, datetime | None]:
+    """``from``/``to`` query values (ISO 8601 with an offset), each optional."""
+    errors: dict[str, str] = {}
+    start = parse_time(request.query["from"], errors, "from") if "from" in request.query else None
+    end = parse_time(request.query["to"], errors, "to") if "to" in request.query else None
+    if start is not None and end is not None and start >= end:
+        errors["from"] = "must be before to"
+    if errors:
+        raise BadInput(errors)
+    return start, end
+
+
+async def get_stats(request: web.Request) -> web.StreamResponse:
+    user = await current_user(request)
+    start, end = _time_range(request)
+    end = end or ctx_of(request).clock()
+    # By default the last day: the supervisor's shift view.
+    start = start or end - timedelta(hours=24)
+    if start >= end:
+        raise BadInput({"from": "must be before to"})
+    report = await actions.stats(ctx_of(request), start, end, user)
+    if request.query.get("format") == "csv":
+        return web.Response(
+            text=stats_csv(report),
+            content_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="dispatch-kpis.csv"'},
+        )
+    return json_response(report)
+
+
+def stats_csv(report: JSONObject) -> str:
+    """One row per measure and scope: the report flattened for a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = ["n", "p50_s", "p90_s", "target_s", "target_pct", "compliance_pct"]
+    writer.writerow(["measure", "scope", *columns])
+
+    def rows(scope: str, section: JSON) -> None:
+        if not isinstance(section, dict):
+            return
+        for measure, values in section.items():
+            if isinstance(values, dict) and "n" in values:
+                writer.writerow([measure, scope, *(values.get(c, "") for c in columns)])
+
+    rows("centre", report)
+    for group in ("by_agency", "by_category"):
+        section = report.get(group)
+        if isinstance(section, dict):
+            for scope, values in section.items():
+                rows(scope, values)
+    return out.getvalue()
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    q = request.query
+    errors: dict[str, str] = {}
+    incident_id = None
+    if "incident_id" in q:
+        if not q["incident_id"].isdigit():
+            errors["incident_id"] = "must be a positive integer"
+        else:
+            incident_id = int(q["incident_id"])
+    limit = 1000
+    if "limit" in q:
+        if not q["limit"].isdigit() or not 1 <= int(q["limit"]) <= 10_000:
+            errors["limit"] = "must be 1 to 10000"
+        else:
+            limit = int(q["limit"])
+    if errors:
+        raise BadInput(errors)
+    start, end = _time_range(request)
+    events = await actions.audit(
+        ctx_of(request),
+        user,
+        incident_id=incident_id,
+        actor=q.get("actor"),
+        start=start,
+        end=end,
+        limit=limit,
+    )
+    return json_response({"events": [dump_event(e) for e in events]})
+
+
+async def get_deadlines(request: web.Request) -> web.Response:
+    await current_user(request)
+    return json_response(ctx_of(request).deadlines.policy.dump())
+
+
 async def get_metrics(request: web.Request) -> web.Response:
     return web.Response(
         body=ctx_of(request).metrics.render(), content_type="text/plain", charset="utf-8"
@@ -558,6 +657,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(
         "/api/v1/incidents/{id}/assignments/{agency}/cancel", post_cancel_assignment
     )
+    app.router.add_get("/api/v1/stats", get_stats)
+    app.router.add_get("/api/v1/audit", get_audit)
+    app.router.add_get("/api/v1/deadlines", get_deadlines)
     app.router.add_get("/api/v1/routing/explain", get_explain)
     app.router.add_get("/api/v1/routing/zones", get_zones)
     app.router.add_get("/api/v1/stream", stream)
