@@ -24,7 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from dispatch import kpis, routing, screening
-from dispatch.deadlines import ESCALATED, DeadlinePolicy
+from dispatch.deadlines import ESCALATED, DeadlinePolicy, DeadlinesError
 from dispatch.hub import Hub
 from dispatch.incidents import (
     JSON,
@@ -1038,3 +1038,47 @@ def explain_route(ctx: Ctx, location: Location, category: str) -> routing.Route:
 def load_rules(directory: Path) -> routing.RoutingTable:
     """Load and validate a rule set; raises routing.RulesError listing every problem."""
     return routing.RoutingTable.load(directory)
+
+
+class RulesRefused(DomainError):
+    """A new rule set failed validation; the one in force stays."""
+
+    code = "rules_refused"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("rule set refused; the previous one stays in force")
+        self.problems = list(problems)
+
+
+def _load_all(directory: Path) -> tuple[routing.RoutingTable, DeadlinePolicy]:
+    rules = load_rules(directory)
+    return rules, DeadlinePolicy.load(directory, rules.categories)
+
+
+async def reload_rules(ctx: Ctx, user: User | None) -> tuple[str, str]:
+    """Validate the rule set on disk, then swap it in; a bad one is refused and nothing changes.
+
+    Returns (previous version, new version). ``user`` None is a SIGHUP from the operator.
+    """
+    if user is not None:
+        require_role(user, UserRole.ADMIN)
+    try:
+        # Loading builds the spatial index (most of a second): keep it off the event loop.
+        rules, policy = await asyncio.to_thread(_load_all, ctx.settings.rules_dir)
+    except routing.RulesError as exc:
+        raise RulesRefused([str(p) for p in exc.problems]) from None
+    except DeadlinesError as exc:
+        raise RulesRefused(str(exc).splitlines()) from None
+    previous = ctx.rules.version
+    ctx.rules = rules
+    ctx.deadlines.policy = policy
+    now = ctx.clock()
+
+    async def work(tx: Tx) -> tuple[None, list[NewEvent]]:
+        data: JSONObject = {"previous_version": previous, "version": rules.version}
+        actor = user.username if user else "system"
+        via = user.via if user else "sighup"
+        return None, [NewEvent("rules.reloaded", actor, now, data=data, via=via)]
+
+    await ctx.writer.submit(work)
+    return previous, rules.version

@@ -7,6 +7,8 @@ Wiring only; no request handling and no SQL here. Everything it builds is reacha
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -22,6 +24,7 @@ from dispatch.routing import RoutingTable
 from dispatch.settings import PROJECT_ROOT, Settings
 
 CONSOLE_DIR = PROJECT_ROOT / "console_ui"
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -89,9 +92,24 @@ async def create_app(
     async def start(_: web.Application) -> None:
         writer.start()
         watcher.append(asyncio.create_task(actions.watch_deadlines(ctx), name="deadlines"))
+        # SIGHUP reloads the rules, as for other daemons; a bad set is refused and logged.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_on_sighup)
+
+    def reload_on_sighup() -> None:
+        watcher.append(asyncio.create_task(sighup_reload(), name="rules-reload"))
+
+    async def sighup_reload() -> None:
+        try:
+            previous, version = await actions.reload_rules(ctx, None)
+            log.info("rules reloaded on SIGHUP: %s -> %s", previous, version)
+        except actions.RulesRefused as exc:
+            log.error(
+                "rules reload refused, %s stays: %s", ctx.rules.version, "; ".join(exc.problems)
+            )
 
     async def shutdown(_: web.Application) -> None:
         # Screens are told "going away" and will resume with ?after= against the next process.
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         for ws in list(sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         for task in watcher:

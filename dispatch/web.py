@@ -94,6 +94,10 @@ async def error_middleware(
         return await handler(request)
     except BadInput as exc:
         return error_response(422, exc.code, exc.message, exc.fields)
+    except actions.RulesRefused as exc:
+        problems: list[JSON] = list(exc.problems)
+        error: JSONObject = {"code": exc.code, "message": exc.message, "problems": problems}
+        return json_response({"error": error}, 422)
     except DomainError as exc:
         return error_response(_STATUS.get(type(exc), 400), exc.code, exc.message)
     except web.HTTPException as exc:
@@ -603,6 +607,12 @@ async def get_audit(request: web.Request) -> web.Response:
     return json_response({"events": [dump_event(e) for e in events]})
 
 
+async def post_rules_reload(request: web.Request) -> web.Response:
+    user = await current_user(request)
+    previous, version = await actions.reload_rules(ctx_of(request), user)
+    return json_response({"previous_version": previous, "version": version})
+
+
 async def get_deadlines(request: web.Request) -> web.Response:
     await current_user(request)
     return json_response(ctx_of(request).deadlines.policy.dump())
@@ -660,6 +670,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/stats", get_stats)
     app.router.add_get("/api/v1/audit", get_audit)
     app.router.add_get("/api/v1/deadlines", get_deadlines)
+    app.router.add_post("/api/v1/admin/rules/reload", post_rules_reload)
     app.router.add_get("/api/v1/routing/explain", get_explain)
     app.router.add_get("/api/v1/routing/zones", get_zones)
     app.router.add_get("/api/v1/stream", stream)
