@@ -138,6 +138,8 @@ class Api:
         )
 
 
+# Logins are argon2-slow, so tokens are kept for the session: they stay valid because every
+# FakeClock starts at the same instant. A test on real time gets its own.
 TOKENS: dict[str, str] = {}
 
 
@@ -154,9 +156,10 @@ async def server(
 
 
 @pytest.fixture
-async def api(server: TestServer) -> AsyncIterator[Api]:
+async def api(server: TestServer, clock: FakeClock) -> AsyncIterator[Api]:
+    tokens = TOKENS if type(clock) is FakeClock else {}
     async with ClientSession() as session:
-        yield Api(str(server.make_url("")).rstrip("/"), session, TOKENS)
+        yield Api(str(server.make_url("")).rstrip("/"), session, tokens)
 
 
 @pytest.fixture
