@@ -144,6 +144,12 @@ function card(incident) {
 }
 
 async function update(id, status, note) {
+  // A decline re-routes the incident, so the server wants the reason; ask before sending.
+  if (status === "declined" && !note) {
+    announce(t("opd.decline_needs_note"), "error");
+    $(`note-${id}`)?.focus();
+    return;
+  }
   try {
     const incident = await api(`/incidents/${id}/status`, { method: "POST", body: { status, ...(note ? { note } : {}) } });
     if (incident?.id) state.incidents.upsert(incident);
