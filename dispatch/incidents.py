@@ -760,7 +760,11 @@ def dump_incident(i: Incident) -> JSONObject:
         "closed_at": _iso(i.closed_at),
         "merged_into": i.merged_into,
         "client_ref": i.client_ref,
-        "assignments": [dump_assignment(a) for a in i.assignments],
+        # One canonical order (leaders first, then by dispatch), the same as the store's.
+        "assignments": [
+            dump_assignment(a)
+            for a in sorted(i.assignments, key=lambda a: (a.role, a.dispatched_at, a.agency))
+        ],
         "calls": [dump_call(c) for c in i.calls],
     }
 

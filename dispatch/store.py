@@ -254,7 +254,7 @@ WHERE i.status <> 'closed' GROUP BY i.id"""
 # One round trip for an incident with its assignments and calls.
 _INCIDENT_VIEW = """
 SELECT i.*,
-    coalesce((SELECT json_agg(a ORDER BY a.role DESC, a.agency) FROM assignments a
+    coalesce((SELECT json_agg(a ORDER BY a.role, a.dispatched_at, a.agency) FROM assignments a
               WHERE a.incident_id = i.id), '[]') AS assignment_rows,
     coalesce((SELECT json_agg(c ORDER BY c.id) FROM calls c
               WHERE c.incident_id = i.id), '[]') AS call_rows

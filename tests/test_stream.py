@@ -138,6 +138,7 @@ async def test_snapshot_plus_events_equals_a_fresh_snapshot(api: Api, user: str)
     ws = await api.stream(user, after=before["last_seq"])
     _, a = await api.post("/api/v1/incidents", "operator1", json=fire())
     await api.post("/api/v1/incidents", "operator1", json=fire(category="kriminal"))
+    await api.post("/api/v1/incidents", "operator1", json=fire(category="banjir"))  # 3 agencies
     await api.post(f"/api/v1/incidents/{a['id']}/status", "damkar", json={"status": "acknowledged"})
     board = {i["id"]: i for i in before["incidents"]}
     for message in await drain(ws):
