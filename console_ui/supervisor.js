@@ -12,9 +12,10 @@ import { agencyName, categoryName, LIVE, loadReference, placeLabel, ref, STATUS_
 import { announce, announceError, connectStream, guard, setupHeader } from "./shell.js";
 import { IncidentSet } from "./stream.js";
 
-// An agency that has not acknowledged after these many seconds is flagged amber, then red.
-const WARN_S = 30;
-const ALARM_S = 60;
+// An agency that has not acknowledged after these many seconds is flagged amber, then red:
+// the board timers of routing_rules/deadlines.toml (GET /deadlines), these until loaded.
+let WARN_S = 30;
+let ALARM_S = 60;
 const KPI_REFRESH_MS = 30_000;
 const STATUS_ORDER = ["dispatched", "acknowledged", "en_route", "on_scene"];
 const CLOSE_REASONS = ["resolved", "duplicate", "prank", "unfounded", "referred", "cancelled"];
@@ -34,7 +35,6 @@ const state = {
   incidents: new IncidentSet(),
   selectedId: null,
   detail: null, // GET /incidents/{id} of the selected incident (has the timeline)
-  overdue: new Map(), // "incident:agency" -> escalation level, from assignment.overdue events
   alarmSignature: "",
   announced: new Set(),
   map: null,
@@ -117,7 +117,8 @@ function currentAlarms() {
     for (const a of incident.assignments) {
       if (a.status !== "dispatched") continue;
       const key = `${incident.id}:${a.agency}`;
-      const escalation = state.overdue.get(key);
+      // Overdue (1) and escalated (2) come from the server's deadline watch, in the snapshot.
+      const escalation = a.escalation_level || null;
       const seconds = ageOf(a.dispatched_at);
       alarms.push({ key, incident, assignment: a, escalation, seconds, level: escalation ? "alarm" : level(seconds) });
     }
@@ -348,11 +349,8 @@ function renderKpis() {
 // --- stream ---------------------------------------------------------------------------
 
 function onEvent(event) {
-  if (event.type === "assignment.overdue") {
-    state.overdue.set(`${event.incident_id}:${event.data.agency}`, event.data.level);
-  }
   const id = state.incidents.apply(event);
-  if (id === null && event.type !== "assignment.overdue") return;
+  if (id === null) return;
   renderAll();
   if (id !== null && id === state.selectedId) loadDetail();
   if (event.type === "incident.closed") loadKpis();
@@ -369,6 +367,9 @@ function renderAll() {
 async function main(session) {
   setupHeader(session);
   await loadReference();
+  const { timers } = await api("/deadlines");
+  WARN_S = timers.dispatched.warn_s;
+  ALARM_S = timers.dispatched.alert_s;
   const { incidents, last_seq: lastSeq } = await api("/incidents?status=open");
   state.incidents = new IncidentSet(incidents);
   renderAll();

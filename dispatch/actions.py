@@ -1000,19 +1000,19 @@ async def stats(ctx: Ctx, start: datetime, end: datetime, user: User) -> JSONObj
         )
         for r in await ctx.store.dispatch_times(start, end)
     ]
-    outcomes = screening.count_outcomes(
-        [
-            (at, screening.Outcome(o) if o else None)
-            for at, o in await ctx.store.call_outcomes(start, end)
-        ],
-        by="hour",
-    )
+    calls = [
+        (at, screening.Outcome(o) if o else None)
+        for at, o in await ctx.store.call_outcomes(start, end)
+    ]
+    by_hour = screening.count_outcomes(calls, by="hour")
+    by_day = screening.count_outcomes(calls, by="day")
     report = kpis.report(
         await ctx.store.answer_times(start, end),
         await ctx.store.processing_times(start, end),
         dispatches,
-        {hour: dict(counts) for hour, counts in outcomes.items()},
+        {hour: dict(counts) for hour, counts in by_hour.items()},
     )
+    report["outcomes_by_day"] = {day: dict(counts) for day, counts in by_day.items()}
     return {"from": start.isoformat(), "to": end.isoformat(), **report}
 
 

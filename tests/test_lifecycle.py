@@ -153,6 +153,7 @@ async def test_kpis_match_a_hand_calculation(api: Api, clock: FakeClock) -> None
     assert (damkar["p50_s"], damkar["p90_s"], damkar["within_deadline_pct"]) == (20.0, 40.0, 66.7)
     hours = stats["outcomes_by_hour"]
     assert sum(bucket["incident"] for bucket in hours.values()) == 3
+    assert list(stats["outcomes_by_day"].values())[0]["incident"] == 3
     status, text = await api.get(f"/api/v1/stats?{query}&format=csv", "supervisor1")
     assert status == 200
     assert text.splitlines()[0] == "measure,scope,n,p50_s,p90_s,target_s,target_pct,compliance_pct"
