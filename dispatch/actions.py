@@ -425,9 +425,7 @@ async def submit_incident(ctx: Ctx, intake: Intake, user: User) -> Submitted:
                 assert found is not None
                 return (found, False), []
         if intake.call_id is not None:
-            call = await tx.get_call(intake.call_id)
-            if call is None:
-                raise NotFound(f"call {intake.call_id} not found")
+            call = await _call(tx, intake.call_id)
             if call.outcome is not None:
                 raise InvalidTransition(f"call {call.id} is already closed as {call.outcome}")
         else:
@@ -479,6 +477,13 @@ def _closing(user: User, now: datetime, before: Incident, after: Incident) -> li
         return []
     data: JSONObject = {"reason": after.close_reason.value}
     return [incident_event("incident.closed", user, now, after, data)]
+
+
+async def _call(tx: Tx, call_id: int) -> CallRecord:
+    call = await tx.get_call(call_id)
+    if call is None:
+        raise NotFound(f"call {call_id} not found")
+    return call
 
 
 async def _locked(tx: Tx, incident_id: int) -> Incident:
@@ -698,9 +703,7 @@ async def close_call(
     now = ctx.clock()
 
     async def work(tx: Tx) -> tuple[CallRecord, list[NewEvent]]:
-        call = await tx.get_call(call_id)
-        if call is None:
-            raise NotFound(f"call {call_id} not found")
+        call = await _call(tx, call_id)
         if call.outcome is not None:
             raise InvalidTransition(f"call {call_id} is already closed as {call.outcome}")
         closed = await tx.close_call(call_id, outcome, now, note)
@@ -720,9 +723,7 @@ async def record_callback(
     now = ctx.clock()
 
     async def work(tx: Tx) -> tuple[None, list[NewEvent]]:
-        call = await tx.get_call(call_id)
-        if call is None:
-            raise NotFound(f"call {call_id} not found")
+        call = await _call(tx, call_id)
         if call.outcome != "ghost":
             raise InvalidTransition(f"call {call_id} is not a silent call (ghost)")
         await tx.insert_callback(call_id, now, result, note, user.username)
@@ -740,9 +741,7 @@ async def attach_call(ctx: Ctx, incident_id: int, call_id: int, user: User) -> I
     async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
         incident = await _locked(tx, incident_id)
         require_open(incident)
-        call = await tx.get_call(call_id)
-        if call is None:
-            raise NotFound(f"call {call_id} not found")
+        call = await _call(tx, call_id)
         if call.outcome is not None:
             raise InvalidTransition(f"call {call_id} is already closed as {call.outcome}")
         await tx.link_call(call_id, incident_id, "duplicate", now)
