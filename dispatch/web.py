@@ -49,6 +49,7 @@ from dispatch.incidents import (
     parse_time,
     redact_incident,
 )
+from dispatch.store import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets")
 
 # Close code for "you fell behind: reconnect with ?after=<last seq>" (4000-4999 are private).
 RESYNC_CLOSE = 4001
+TRY_AGAIN_CLOSE = 1013  # RFC 6455 registry: "Try Again Later"
 # Pings keep NAT/proxies open and find dead screens within ~2 heartbeats.
 HEARTBEAT_S = 20.0
 MAX_BODY = 64 * 1024
@@ -100,6 +102,10 @@ async def error_middleware(
         return json_response({"error": error}, 422)
     except DomainError as exc:
         return error_response(_STATUS.get(type(exc), 400), exc.code, exc.message)
+    except UNAVAILABLE_ERRORS:
+        # A read that found the database away: nothing was changed, the client may retry.
+        ctx_of(request).metrics.db_unavailable.inc()
+        return error_response(503, "unavailable", "the database is unavailable; please retry")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -519,6 +525,10 @@ async def _send(
     except Resync:
         ctx.metrics.resyncs.inc()
         await ws.close(code=RESYNC_CLOSE, message=b"resync")
+    except UNAVAILABLE_ERRORS:
+        # The replay could not read the log: "try again later", and the screen resumes.
+        ctx.metrics.db_unavailable.inc()
+        await ws.close(code=TRY_AGAIN_CLOSE, message=b"database unavailable")
     except ConnectionResetError:
         pass
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from dispatch.web import CTX
 from tests.conftest import Api, fire
 
 
@@ -295,3 +296,15 @@ async def test_openapi_document_lists_every_api_route(api: Api, app: web.Applica
         )
     }
     assert served == documented
+
+
+async def test_database_away_is_a_503_that_names_no_500(api: Api, app: web.Application) -> None:
+    token = await api.token("operator1")
+    await app[CTX].store.pool.close()
+    status, body = await api.post(
+        "/api/v1/incidents", json=fire(), headers={"Authorization": f"Bearer {token}"}
+    )
+    assert status == 503
+    assert body["error"]["code"] == "unavailable"
+    status, _ = await api.get("/readyz")
+    assert status == 503
