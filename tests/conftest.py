@@ -88,7 +88,8 @@ async def truncate(dsn: str) -> None:
         if exists:
             # Users and tokens stay: hashing demo passwords for every test would cost seconds.
             await conn.execute(
-                "TRUNCATE events, assignments, callback_attempts, number_actions, calls, incidents RESTART IDENTITY"
+                "TRUNCATE events, assignments, callback_attempts, number_actions, calls,"
+                " incidents RESTART IDENTITY"
             )
     finally:
         await conn.close()

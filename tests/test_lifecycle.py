@@ -153,7 +153,7 @@ async def test_kpis_match_a_hand_calculation(api: Api, clock: FakeClock) -> None
     assert (damkar["p50_s"], damkar["p90_s"], damkar["within_deadline_pct"]) == (20.0, 40.0, 66.7)
     hours = stats["outcomes_by_hour"]
     assert sum(bucket["incident"] for bucket in hours.values()) == 3
-    assert list(stats["outcomes_by_day"].values())[0]["incident"] == 3
+    assert next(iter(stats["outcomes_by_day"].values()))["incident"] == 3
     status, text = await api.get(f"/api/v1/stats?{query}&format=csv", "supervisor1")
     assert status == 200
     assert text.splitlines()[0] == "measure,scope,n,p50_s,p90_s,target_s,target_pct,compliance_pct"
@@ -196,3 +196,4 @@ async def test_audit_filters_by_incident_actor_and_time_and_records_the_screen(
     assert (await api.get("/api/v1/audit", "damkar"))[0] == 403
     status, body = await api.get("/api/v1/audit?incident_id=x", "supervisor1")
     assert status == 422
+    assert "incident_id" in body["error"]["fields"]

@@ -205,6 +205,7 @@ async def test_attached_caller_notifies_only_the_assigned_agencies_and_dispatche
     status, again = await api.post(
         f"/api/v1/incidents/{incident['id']}/calls", "operator1", json={"call_id": call["id"]}
     )
+    assert again["error"]["code"] == "invalid_transition"
     assert status == 409
 
 
