@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Generic, TypeAlias, TypeVar
 
@@ -33,7 +33,6 @@ from dispatch.incidents import (
     AssignmentStatus,
     BadInput,
     CallRecord,
-    Channel,
     CloseReason,
     DomainError,
     Event,
@@ -196,6 +195,8 @@ class Ctx:
     open_incidents: OpenIncidents
     deadlines: DeadlineWatch
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    # token hash -> (user, trusted until); see authenticate()
+    token_cache: dict[bytes, tuple[User, datetime]] = field(default_factory=dict)
 
     @property
     def duplicates(
@@ -295,12 +296,26 @@ async def login(ctx: Ctx, username: str, password: str) -> tuple[str, User]:
     return token, user
 
 
+# A verified token is trusted for this long without asking the database again: it takes a
+# round trip off every request, and tokens are only ever ended by expiry, which is honoured.
+TOKEN_CACHE_S = 30
+TOKEN_CACHE_MAX = 10_000
+
+
 async def authenticate(ctx: Ctx, token: str | None) -> User:
     if not token:
         raise Unauthorized("send Authorization: Bearer <token> (POST /api/v1/login)")
-    user = await ctx.store.get_token_user(token_hash(token), ctx.clock())
-    if user is None:
+    key, now = token_hash(token), ctx.clock()
+    cached = ctx.token_cache.get(key)
+    if cached is not None and now < cached[1]:
+        return cached[0]
+    found = await ctx.store.get_token_user(key, now)
+    if found is None:
         raise Unauthorized("token unknown or expired; log in again")
+    user, expires_at = found
+    if len(ctx.token_cache) >= TOKEN_CACHE_MAX:
+        ctx.token_cache.clear()
+    ctx.token_cache[key] = (user, min(expires_at, now + timedelta(seconds=TOKEN_CACHE_S)))
     return user
 
 
@@ -418,31 +433,18 @@ async def submit_incident(ctx: Ctx, intake: Intake, user: User) -> Submitted:
     )
 
     async def work(tx: Tx) -> tuple[tuple[Incident, bool], list[NewEvent]]:
-        if intake.client_ref is not None:
-            existing = await tx.find_incident_by_ref(intake.client_ref)
+        call = await tx.open_incident(draft, intake.phone or intake.call_id or 0)
+        if call is None:
+            # Rare paths, read only now: a retry of a committed submit, or a bad call id.
+            existing = await tx.find_incident_by_ref(intake.client_ref or "")
             if existing is not None:
                 found = await tx.get_incident(existing)
                 assert found is not None
                 return (found, False), []
-        if intake.call_id is not None:
-            call = await _call(tx, intake.call_id)
-            if call.outcome is not None:
-                raise InvalidTransition(f"call {call.id} is already closed as {call.outcome}")
-        else:
-            assert intake.phone is not None
-            call = await tx.insert_call(
-                NewCall(intake.phone, Channel.VOICE, None, loc),
-                received_at=now,
-                actor=user.username,
-            )
-        incident_id = await tx.insert_incident(draft)
-        await tx.insert_assignments(incident_id, assignments)
-        await tx.link_call(call.id, incident_id, "incident", now)
-        incident = replace(
-            draft,
-            id=incident_id,
-            calls=(replace(call, incident_id=incident_id, outcome="incident", outcome_at=now),),
-        )
+            bad = await _call(tx, intake.call_id or 0)
+            raise InvalidTransition(f"call {bad.id} is already closed as {bad.outcome}")
+        assert call.incident_id is not None
+        incident = replace(draft, id=call.incident_id, calls=(call,))
         event = incident_event("incident.opened", user, now, incident, call_id=call.id)
         return (incident, True), [event]
 

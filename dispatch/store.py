@@ -145,7 +145,8 @@ UPDATE_PASSWORD_HASH = "UPDATE users SET password_hash = $2 WHERE id = $1"
 INSERT_TOKEN = """
 INSERT INTO tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"""
 SELECT_TOKEN_USER = """
-SELECT u.id, u.username, u.role, u.agency FROM tokens t JOIN users u ON u.id = t.user_id
+SELECT u.id, u.username, u.role, u.agency, t.expires_at
+FROM tokens t JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = $1 AND t.expires_at > $2"""
 DELETE_EXPIRED_TOKENS = "DELETE FROM tokens WHERE expires_at <= $1"
 
@@ -218,19 +219,41 @@ SELECT_CALL = "SELECT * FROM calls WHERE id = $1"
 LINK_CALL = "UPDATE calls SET incident_id = $2, outcome = $3, outcome_at = $4 WHERE id = $1"
 
 SELECT_INCIDENT_BY_REF = "SELECT id FROM incidents WHERE client_ref = $1"
-INSERT_INCIDENT = """
-INSERT INTO incidents (client_ref, category, priority, lat, lon, accuracy_m, zone, zone_name,
-    kecamatan, out_of_area, handover, description, status, rule_id, ruleset_version, units,
-    created_at, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-RETURNING id"""
+# Intake in one round trip: the incident (unless its client_ref exists), its assignments and
+# its call. Foreign keys are checked at the end of the statement, so the children may name
+# the incident inserted beside them. No row back: a retry ($1 exists) or a call not open.
+_OPEN_INCIDENT = """
+WITH i AS (
+    INSERT INTO incidents (client_ref, category, priority, lat, lon, accuracy_m, zone,
+        zone_name, kecamatan, out_of_area, handover, description, status, rule_id,
+        ruleset_version, units, created_at, created_by)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+    WHERE {call_is_open}
+    ON CONFLICT (client_ref) DO NOTHING
+    RETURNING id
+), a AS (
+    INSERT INTO assignments (incident_id, agency, role, status, rule_id, dispatched_at)
+    SELECT i.id, x.agency, x.role, 'dispatched', $14, $17
+    FROM i, unnest($19::text[], $20::text[]) AS x (agency, role)
+), c AS (
+    {call}
+)
+SELECT * FROM c"""
+OPEN_INCIDENT_NEW_CALL = _OPEN_INCIDENT.format(
+    call_is_open="true",
+    call="""INSERT INTO calls (phone, channel, received_at, answered_at, lat, lon, accuracy_m,
+        created_by, incident_id, outcome, outcome_at)
+    SELECT $21, 'voice', $17, $17, $4, $5, $6, $18, i.id, 'incident', $17 FROM i
+    RETURNING *""",
+)
+OPEN_INCIDENT_FOR_CALL = _OPEN_INCIDENT.format(
+    call_is_open="EXISTS (SELECT 1 FROM calls WHERE id = $21::bigint AND outcome IS NULL)",
+    call="""UPDATE calls SET incident_id = i.id, outcome = 'incident', outcome_at = $17
+    FROM i WHERE calls.id = $21::bigint
+    RETURNING calls.*""",
+)
 UPDATE_INCIDENT_STATUS = """
 UPDATE incidents SET status = $2, close_reason = $3, closed_at = $4 WHERE id = $1"""
-INSERT_ASSIGNMENTS = """
-INSERT INTO assignments (incident_id, agency, role, status, rule_id, dispatched_at)
-SELECT $1, a.agency, a.role, a.status, a.rule_id, a.dispatched_at
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
-    AS a (agency, role, status, rule_id, dispatched_at)"""
 # The whole row, so that one statement serves a status change, a re-added agency and a merge.
 SAVE_ASSIGNMENT = """
 INSERT INTO assignments (incident_id, agency, role, status, rule_id, dispatched_at,
@@ -471,10 +494,14 @@ class Tx:
     async def find_incident_by_ref(self, client_ref: str) -> int | None:
         return cast(int | None, await self.conn.fetchval(SELECT_INCIDENT_BY_REF, client_ref))
 
-    async def insert_incident(self, incident: Incident) -> int:
+    async def open_incident(self, incident: Incident, call: str | int) -> CallRecord | None:
+        """Insert an incident with its assignments and its call (a phone, or an open call's id).
+
+        One round trip; None when the client_ref is already taken or the call is not open.
+        """
         i, loc = incident, incident.location
-        incident_id = await self.conn.fetchval(
-            INSERT_INCIDENT,
+        row = await self.conn.fetchrow(
+            OPEN_INCIDENT_NEW_CALL if isinstance(call, str) else OPEN_INCIDENT_FOR_CALL,
             i.client_ref,
             i.category,
             i.priority,
@@ -493,19 +520,11 @@ class Tx:
             list(i.units),
             i.created_at,
             i.created_by,
+            [a.agency for a in i.assignments],
+            [a.role.value for a in i.assignments],
+            call,
         )
-        return int(incident_id)
-
-    async def insert_assignments(self, incident_id: int, assignments: Sequence[Assignment]) -> None:
-        await self.conn.execute(
-            INSERT_ASSIGNMENTS,
-            incident_id,
-            [a.agency for a in assignments],
-            [a.role.value for a in assignments],
-            [a.status.value for a in assignments],
-            [a.rule_id for a in assignments],
-            [a.dispatched_at for a in assignments],
-        )
+        return _call(row) if row else None
 
     async def save_assignment(self, incident_id: int, a: Assignment) -> None:
         await self.conn.execute(
@@ -598,9 +617,12 @@ class Store:
     ) -> None:
         await self.pool.execute(INSERT_TOKEN, token_hash, user_id, now, expires_at)
 
-    async def get_token_user(self, token_hash: bytes, now: datetime) -> User | None:
+    async def get_token_user(
+        self, token_hash: bytes, now: datetime
+    ) -> tuple[User, datetime] | None:
+        """The token's user and its expiry, if it is known and not expired."""
         row = await self.pool.fetchrow(SELECT_TOKEN_USER, token_hash, now)
-        return _user(row) if row else None
+        return (_user(row), row["expires_at"]) if row else None
 
     async def delete_expired_tokens(self, now: datetime) -> None:
         await self.pool.execute(DELETE_EXPIRED_TOKENS, now)

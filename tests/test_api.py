@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 
 from dispatch.web import CTX
-from tests.conftest import Api, fire
+from tests.conftest import Api, FakeClock, fire
 
 
 async def test_login_returns_a_token_with_role_and_agency(api: Api) -> None:
@@ -308,3 +308,13 @@ async def test_database_away_is_a_503_that_names_no_500(api: Api, app: web.Appli
     assert body["error"]["code"] == "unavailable"
     status, _ = await api.get("/readyz")
     assert status == 503
+
+
+async def test_an_expired_token_is_refused_even_after_recent_use(
+    api: Api, clock: FakeClock
+) -> None:
+    assert (await api.get("/api/v1/categories", "operator1"))[0] == 200
+    clock.advance(12 * 3600 + 1)  # the token lifetime (DISPATCH_TOKEN_TTL_S) has passed
+    status, body = await api.get("/api/v1/categories", "operator1")
+    assert status == 401
+    assert "expired" in body["error"]["message"]
