@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 
-from dispatch import embedded, store
+from dispatch import store
 from dispatch.settings import Settings, SettingsError
 
 log = logging.getLogger("dispatch")
@@ -29,21 +30,26 @@ def database(settings: Settings) -> Iterator[str]:
     if settings.database_url:
         yield settings.database_url
         return
+    from dispatch import embedded  # pgserver is only needed without DATABASE_URL
+
     server = embedded.start(settings.data_dir)
     try:
-        yield server.get_uri()
+        yield server.uri()
     finally:
         log.info("stopping embedded PostgreSQL")
-        server.cleanup()
+        server.stop()
 
 
 def serve(settings: Settings) -> None:
     from dispatch.app import create_app
 
     with database(settings) as dsn:
+        # uvloop: a faster event loop for asyncpg and the sockets (measured in the bench).
+        loop = uvloop.new_event_loop()
         # SIGTERM/SIGINT are handled by run_app: close the sockets, drain the writer, stop.
         web.run_app(
             create_app(settings, dsn),
+            loop=loop,
             host=settings.host,
             port=settings.port,
             shutdown_timeout=10,

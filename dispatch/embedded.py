@@ -8,18 +8,51 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import psutil
+from pgserver._commands import POSTGRES_BIN_PATH
 from pgserver.postgres_server import get_server
 
 log = logging.getLogger(__name__)
 
 
-class EmbeddedServer(Protocol):
+class _PgServer(Protocol):
+    # pgserver runs postgres as this system user when we are root, else as ourselves (None).
+    system_user: str | None
+
     def get_uri(self, database: str | None = None) -> str: ...
     def cleanup(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    server: _PgServer
+    pgdata: Path
+
+    def uri(self) -> str:
+        return self.server.get_uri()
+
+    def stop(self) -> None:
+        """Stop the cluster, whichever postmaster runs it now.
+
+        pgserver only stops the postmaster it started itself; one restarted by an operator
+        (pg_ctl) since then would be left running.
+        """
+        pg_ctl = str(POSTGRES_BIN_PATH / "pg_ctl")
+        # The package's own binary on our own data directory; a cluster already stopped just
+        # makes pg_ctl answer non-zero, which is fine here.
+        subprocess.run(  # noqa: S603
+            [pg_ctl, "-D", str(self.pgdata), "-w", "-m", "fast", "stop"],
+            user=self.server.system_user,
+            check=False,
+            capture_output=True,
+            timeout=120,
+        )
+        self.server.cleanup()  # pgserver's own bookkeeping of who uses the cluster
 
 
 def _forget_dead_handles(pgdata: Path) -> None:
@@ -37,12 +70,12 @@ def _forget_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
-def start(data_dir: Path) -> EmbeddedServer:
+def start(data_dir: Path) -> Embedded:
     """Start (or adopt, after a crash) the cluster in ``data_dir/pg``; creates it if new."""
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir.resolve() / "pg"
     if pgdata.exists():
         _forget_dead_handles(pgdata)
-    server: EmbeddedServer = get_server(pgdata, cleanup_mode="stop")
+    server: _PgServer = get_server(pgdata, cleanup_mode="stop")
     log.info("embedded PostgreSQL at %s", pgdata)
-    return server
+    return Embedded(server, pgdata)
