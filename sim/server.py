@@ -109,7 +109,7 @@ class ServerProcess:
             self.proc = None
 
     def stop(self) -> None:
-        """SIGTERM (drain), then make sure the cluster is down too."""
+        """SIGTERM: the server drains and stops its embedded PostgreSQL itself."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -118,9 +118,6 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        # After a pg_ctl restart pgserver no longer owns the postmaster and leaves it running.
-        if self.pg_running():
-            self.pg_stop()
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
