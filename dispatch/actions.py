@@ -92,6 +92,10 @@ class Writer:
 
     A batch whose jobs all succeed costs one commit (one WAL flush). If any job fails, the batch
     is rolled back and each job runs again alone, so one bad request never spoils another.
+
+    When the database goes away during a COMMIT, the commit may have happened without our
+    hearing of it; those events are found in the log and published before anything newer, so
+    that live screens see every committed event once and in order.
     """
 
     def __init__(
@@ -109,8 +113,13 @@ class Writer:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Job[object]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # The last seq told to the listeners; every committed event up to it has been told.
+        self.published = 0
+        # A commit failed with the database unreachable: its outcome is unknown until we look.
+        self._unsure = False
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        self.published = await self.store.last_seq()
         self._task = asyncio.create_task(self._run(), name="dispatch-writer")
 
     async def stop(self) -> None:
@@ -133,7 +142,15 @@ class Writer:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
+            if self._unsure:
+                try:
+                    # Idle after an outage: look for unheard commits once a second.
+                    batch = [await asyncio.wait_for(self._queue.get(), 1.0)]
+                except TimeoutError:
+                    await self._catch_up(None)
+                    continue
+            else:
+                batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
@@ -160,9 +177,10 @@ class Writer:
             seqs = await tx.append_events(all_events)
         committed = time.perf_counter()
         self.metrics.batch_size.observe(len(batch))
+        if seqs and seqs[0] > self.published + 1:
+            await self._catch_up(seqs[0])
         committed_events = [event_from(e, s) for e, s in zip(all_events, seqs, strict=True)]
-        for listener in self.listeners:
-            listener(committed_events, committed)
+        self._tell(committed_events, committed)
         offset = 0
         for job, (result, events) in zip(batch, results, strict=True):
             self.metrics.intake_to_commit.observe(committed - job.received)
@@ -170,8 +188,33 @@ class Writer:
                 job.future.set_result((result, seqs[offset : offset + len(events)]))
             offset += len(events)
 
+    def _tell(self, events: list[Event], committed: float) -> None:
+        if not events:
+            return
+        for listener in self.listeners:
+            listener(events, committed)
+        self.published = events[-1].seq
+
+    async def _catch_up(self, before: int | None) -> None:
+        """Publish committed events between the last published seq and ``before``.
+
+        Seqs of rolled-back transactions are simply absent. Never raises: it runs after a
+        commit, whose jobs must not be retried because of it.
+        """
+        try:
+            missed = await self.store.list_events_between(self.published, before)
+        except Exception:
+            log.warning("could not look for unpublished events yet; will retry")
+            self._unsure = True
+            return
+        self._unsure = False
+        if missed:
+            log.warning("publishing %d events whose commit was not confirmed", len(missed))
+            self._tell(missed, time.perf_counter())
+
     def _fail(self, job: _Job[object], exc: Exception) -> None:
         if isinstance(exc, UNAVAILABLE_ERRORS):
+            self._unsure = True
             self.metrics.db_unavailable.inc()
             exc = Unavailable("the database is unavailable; nothing was saved, please retry")
         elif not isinstance(exc, DomainError):

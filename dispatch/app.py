@@ -90,7 +90,7 @@ async def create_app(
     watcher: list[asyncio.Task[None]] = []
 
     async def start(_: web.Application) -> None:
-        writer.start()
+        await writer.start()
         watcher.append(asyncio.create_task(actions.watch_deadlines(ctx), name="deadlines"))
         # SIGHUP reloads the rules, as for other daemons; a bad set is refused and logged.
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_on_sighup)

@@ -308,6 +308,8 @@ RETURNING seq"""
 LIST_EVENTS_AFTER = """
 SELECT * FROM events WHERE seq > $1 AND ($2::text IS NULL OR $2 = ANY (agencies))
 ORDER BY seq LIMIT $3"""
+LIST_EVENTS_BETWEEN = """
+SELECT * FROM events WHERE seq > $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq"""
 LIST_INCIDENT_EVENTS = "SELECT * FROM events WHERE incident_id = $1 ORDER BY seq"
 SELECT_LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
 
@@ -636,6 +638,10 @@ class Store:
 
     async def list_events_after(self, after: int, agency: str | None, limit: int) -> list[Event]:
         return [_event(r) for r in await self.pool.fetch(LIST_EVENTS_AFTER, after, agency, limit)]
+
+    async def list_events_between(self, after: int, before: int | None) -> list[Event]:
+        """Every committed event after ``after`` (and before ``before``), for every audience."""
+        return [_event(r) for r in await self.pool.fetch(LIST_EVENTS_BETWEEN, after, before)]
 
     async def list_incident_events(self, incident_id: int) -> list[Event]:
         return [_event(r) for r in await self.pool.fetch(LIST_INCIDENT_EVENTS, incident_id)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 from aiohttp import WSMsgType, web
 
@@ -149,3 +150,24 @@ async def test_snapshot_plus_events_equals_a_fresh_snapshot(api: Api, user: str)
             board[incident["id"]] = incident
     _, after = await api.get("/api/v1/incidents?status=open", user)
     assert board == {i["id"]: i for i in after["incidents"]}
+
+
+async def test_a_commit_whose_answer_was_lost_is_published_before_newer_events(
+    api: Api, app: web.Application, database_url: str
+) -> None:
+    supervisor = await api.stream("supervisor1")
+    await api.post("/api/v1/incidents", "operator1", json=fire())
+    await drain(supervisor)
+    # As if the database committed a change while the connection dropped during COMMIT: the
+    # row is in the log, but this process never heard of it and published nothing.
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO events (type, actor, at, data) VALUES ('number.blocked', 'x', now(), '{}')"
+        )
+    finally:
+        await conn.close()
+    await api.post("/api/v1/incidents", "operator1", json=fire(category="kriminal"))
+    got = await drain(supervisor)
+    assert [m["type"] for m in got] == ["number.blocked", "incident.opened"]
+    assert [m["seq"] for m in got] == [2, 3]
