@@ -50,6 +50,8 @@ RULESET_FILES: Final = (
 # The source polygons are simplified: neighbours leave slivers of up to ~11 m between them,
 # so a point in no polygon takes the nearest one within 15 m (a little more than a sliver).
 BORDER_TOLERANCE_M: Final = 15.0
+# Each agency is shown its three nearest free units: the first choice and two fall-backs.
+UNITS_PER_AGENCY: Final = 3
 # Distances are reported in 10 m steps: post coordinates are kelurahan-level estimates, so
 # finer digits would be false precision; equal advice is then shared, not rebuilt per call.
 DISTANCE_STEP_M: Final = 10
@@ -221,7 +223,7 @@ class Route:
     rule_id: str
     ruleset_version: str
     agencies: tuple[AgencyChoice, ...]  # primary first, in rule order
-    units: tuple[UnitAdvice, ...]  # nearest free unit of each agency, in `agencies` order
+    units: tuple[UnitAdvice, ...]  # up to 3 nearest free units per agency, in `agencies` order
     special_zones: tuple[str, ...] = ()  # ops-drawn zones containing the point, by priority
     fallback: str | None = None  # the rule's agency of last resort (escalation, decline)
 
@@ -783,32 +785,32 @@ class RoutingTable:
     def _advise(
         self, decision: _Decision, x: float, y: float, busy: frozenset[str]
     ) -> tuple[UnitAdvice, ...]:
-        """The nearest free unit of each chosen agency, in the order of the agencies."""
+        """Up to three nearest free units of each chosen agency, agencies in their order."""
         advice = []
         shared = self._advice
         for agency, posts in decision.pools:
-            nearest: Unit | None = None
-            nearest_d2 = math.inf
-            for px, py, units in posts:
+            free: list[tuple[float, int, int, Unit]] = []
+            for p_index, (px, py, units) in enumerate(posts):
                 dx, dy = px - x, py - y
                 d2 = dx * dx + dy * dy
-                if d2 < nearest_d2:  # strict: on a tie the post listed first wins
-                    # A post's units in file order: the first listed free one goes first.
-                    free = next((u for u in units if u.id not in busy), None) if busy else units[0]
-                    if free is not None:
-                        nearest, nearest_d2 = free, d2
-            if nearest is None:
-                continue
-            steps = round(math.sqrt(nearest_d2) / DISTANCE_STEP_M)
-            key = (nearest.id, steps)
-            item = shared.get(key)
-            if item is None:
-                metres = steps * DISTANCE_STEP_M
-                eta = round(metres * self._eta_per_m)
-                item = UnitAdvice(agency, nearest.id, nearest.type, nearest.post, metres, eta)
-                if steps < _SHARED_ADVICE_STEPS:
-                    shared[key] = item
-            advice.append(item)
+                # Ties: the post listed first, then a post's units in file order.
+                free.extend(
+                    (d2, p_index, u_index, unit)
+                    for u_index, unit in enumerate(units)
+                    if unit.id not in busy
+                )
+            free.sort(key=lambda c: c[:3])
+            for d2, _, _, unit in free[:UNITS_PER_AGENCY]:
+                steps = round(math.sqrt(d2) / DISTANCE_STEP_M)
+                key = (unit.id, steps)
+                item = shared.get(key)
+                if item is None:
+                    metres = steps * DISTANCE_STEP_M
+                    eta = round(metres * self._eta_per_m)
+                    item = UnitAdvice(agency, unit.id, unit.type, unit.post, metres, eta)
+                    if steps < _SHARED_ADVICE_STEPS:
+                        shared[key] = item
+                advice.append(item)
         return tuple(advice)
 
     def zones_geojson(self) -> dict[str, object]:

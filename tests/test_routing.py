@@ -311,13 +311,17 @@ def test_route_rejects_naive_time_bad_priority_and_impossible_coordinates(
 # --------------------------------------------------------------------------- units
 
 
-def test_unit_advice_gives_the_nearest_free_unit_of_each_agency_in_agency_order(
+def test_unit_advice_gives_up_to_three_nearest_free_units_per_agency_in_agency_order(
     table: RoutingTable,
 ) -> None:
     route = table.route(*_inside("Kasemen"), "kebakaran", now=NOON)
-    assert [u.agency for u in route.units] == ["DAMKAR", "DINKES"]
+    assert list(dict.fromkeys(u.agency for u in route.units)) == ["DAMKAR", "DINKES"]
+    damkar = [u for u in route.units if u.agency == "DAMKAR"]
+    assert len(damkar) == min(3, len(table.agencies["DAMKAR"].units))
+    assert [u.distance_m for u in damkar] == sorted(u.distance_m for u in damkar)
     # Pos Damkar Kasemen and Puskesmas Kasemen sit at this very point (project estimates).
-    assert [u.unit_id for u in route.units[:2]] == ["DMK-03", "AMB-119-03"]
+    assert damkar[0].unit_id == "DMK-03"
+    assert next(u for u in route.units if u.agency == "DINKES").unit_id == "AMB-119-03"
     assert route.units[0].distance_m == 0
 
 
