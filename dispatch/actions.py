@@ -14,6 +14,7 @@ import heapq
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -87,6 +88,10 @@ class _Job(Generic[T]):
     received: float
 
 
+# Background jobs (escalations) given room in each batch even when calls fill it.
+BACKGROUND_SHARE = 8
+
+
 class Writer:
     """One task commits every change; under load several share a transaction (group commit).
 
@@ -111,7 +116,11 @@ class Writer:
         self.listeners = listeners
         self.metrics = metrics
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[_Job[object]] = asyncio.Queue()
+        self._urgent: deque[_Job[object]] = deque()
+        self._background: deque[_Job[object]] = deque()
+        self._wakeup = asyncio.Event()  # set when work is submitted
+        self._idle = asyncio.Event()  # set when both queues are empty
+        self._busy = False  # a batch is being committed
         self._task: asyncio.Task[None] | None = None
         # The last seq told to the listeners; every committed event up to it has been told.
         self.published = 0
@@ -126,33 +135,50 @@ class Writer:
         """Finish what was submitted, then stop (SIGTERM drains; nothing accepted is dropped)."""
         if self._task is None:
             return
-        await self._queue.join()
+        while self._urgent or self._background or self._busy:
+            self._idle.clear()
+            await self._idle.wait()
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
 
-    async def submit(self, work: Work[T]) -> tuple[T, list[int]]:
-        """Run ``work`` in a committed transaction; returns its result and its events' seqs."""
+    async def submit(self, work: Work[T], *, background: bool = False) -> tuple[T, list[int]]:
+        """Run ``work`` in a committed transaction; returns its result and its events' seqs.
+
+        ``background`` work (deadline escalations) yields to calls and agencies' changes.
+        """
         if self._task is None:
             raise Unavailable("the centre is shutting down")
         loop = asyncio.get_running_loop()
         job: _Job[T] = _Job(work, loop.create_future(), time.perf_counter())
-        self._queue.put_nowait(job)  # type: ignore[arg-type]
+        (self._background if background else self._urgent).append(job)  # type: ignore[arg-type]
+        self._wakeup.set()
         return await job.future
+
+    def _take_batch(self) -> list[_Job[object]]:
+        batch = [self._urgent.popleft() for _ in range(min(self.max_batch, len(self._urgent)))]
+        # Background work rides along in a bounded share, so that an escalation storm (many
+        # dispatches overdue at once, as in a flood) neither delays intake nor starves.
+        room = max(BACKGROUND_SHARE, self.max_batch - len(batch))
+        batch += [self._background.popleft() for _ in range(min(room, len(self._background)))]
+        return batch
 
     async def _run(self) -> None:
         while True:
-            if self._unsure:
+            if not self._urgent and not self._background:
+                self._idle.set()
+                self._wakeup.clear()
+                if not self._unsure:
+                    await self._wakeup.wait()
+                    continue
                 try:
                     # Idle after an outage: look for unheard commits once a second.
-                    batch = [await asyncio.wait_for(self._queue.get(), 1.0)]
+                    await asyncio.wait_for(self._wakeup.wait(), 1.0)
                 except TimeoutError:
                     await self._catch_up(None)
-                    continue
-            else:
-                batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+                continue
+            batch = self._take_batch()
+            self._busy = True
             try:
                 await self._commit(batch)
             except Exception as exc:  # the batch as a whole failed: try each job alone
@@ -165,8 +191,7 @@ class Writer:
                         except Exception as one_exc:
                             self._fail(job, one_exc)
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                self._busy = False
 
     async def _commit(self, batch: list[_Job[object]]) -> None:
         results: list[tuple[object, list[NewEvent]]] = []
@@ -966,13 +991,22 @@ async def fire_due_deadlines(ctx: Ctx) -> int:
     """Escalate every assignment whose deadline has passed; returns how many changed."""
     fired = 0
     async with ctx.deadlines.firing:
-        for item in ctx.deadlines.pop_due(ctx.clock()):
-            due, incident_id, agency, level = item
-            try:
-                fired += await escalate(ctx, incident_id, agency, level, due)
-            except Unavailable:
+        due = ctx.deadlines.pop_due(ctx.clock())
+        # Submitted together, so that the writer commits them in a few batches, not one each.
+        results = await asyncio.gather(
+            *(
+                escalate(ctx, incident_id, agency, level, at)
+                for at, incident_id, agency, level in due
+            ),
+            return_exceptions=True,
+        )
+        for item, result in zip(due, results, strict=True):
+            if isinstance(result, Unavailable):
                 ctx.deadlines.push(item)  # the database is away: try again on the next tick
-                break
+            elif isinstance(result, BaseException):
+                log.error("escalation of %s failed", item, exc_info=result)
+            else:
+                fired += result
     return fired
 
 
@@ -1022,7 +1056,7 @@ async def escalate(ctx: Ctx, incident_id: int, agency: str, level: int, due: dat
             events.append(_created(fallback, after, now, f"{agency} did not acknowledge"))
         return 1, events
 
-    fired, _ = await ctx.writer.submit(work)
+    fired, _ = await ctx.writer.submit(work, background=True)
     return fired
 
 
