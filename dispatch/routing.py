@@ -721,8 +721,12 @@ class RoutingTable:
         now: datetime,
         priority: int | None = None,
         busy_units: frozenset[str] = frozenset(),
+        units: bool = True,
     ) -> Route:
-        """Agencies (by the first matching rule) and nearest free units for an incident."""
+        """Agencies (by the first matching rule) and nearest free units for an incident.
+
+        ``units=False`` leaves out the unit advice, for callers that only need the decision.
+        """
         default_priority = self._default_priority.get(category)
         if default_priority is None:
             raise UnknownCategory(category)
@@ -760,7 +764,7 @@ class RoutingTable:
             decision.rule.id,
             self.version,
             decision.agencies,
-            self._advise(decision, x, y, busy_units),
+            self._advise(decision, x, y, busy_units) if units else (),
             loc.special_zones,
             decision.rule.fallback,
         )
@@ -786,31 +790,31 @@ class RoutingTable:
         self, decision: _Decision, x: float, y: float, busy: frozenset[str]
     ) -> tuple[UnitAdvice, ...]:
         """Up to three nearest free units of each chosen agency, agencies in their order."""
-        advice = []
+        advice: list[UnitAdvice] = []
         shared = self._advice
         for agency, posts in decision.pools:
-            free: list[tuple[float, int, int, Unit]] = []
-            for p_index, (px, py, units) in enumerate(posts):
-                dx, dy = px - x, py - y
-                d2 = dx * dx + dy * dy
-                # Ties: the post listed first, then a post's units in file order.
-                free.extend(
-                    (d2, p_index, u_index, unit)
-                    for u_index, unit in enumerate(units)
-                    if unit.id not in busy
-                )
-            free.sort(key=lambda c: c[:3])
-            for d2, _, _, unit in free[:UNITS_PER_AGENCY]:
-                steps = round(math.sqrt(d2) / DISTANCE_STEP_M)
-                key = (unit.id, steps)
-                item = shared.get(key)
-                if item is None:
-                    metres = steps * DISTANCE_STEP_M
-                    eta = round(metres * self._eta_per_m)
-                    item = UnitAdvice(agency, unit.id, unit.type, unit.post, metres, eta)
-                    if steps < _SHARED_ADVICE_STEPS:
-                        shared[key] = item
-                advice.append(item)
+            # Nearest posts first; a stable sort keeps file order on ties, and a post's units
+            # go in file order. Agencies have few posts, so this stays cheap on the hot path.
+            ranked = sorted(posts, key=lambda p: (p[0] - x) ** 2 + (p[1] - y) ** 2)
+            wanted = len(advice) + UNITS_PER_AGENCY
+            for px, py, units in ranked:
+                steps = round(math.hypot(px - x, py - y) / DISTANCE_STEP_M)
+                for unit in units:
+                    if busy and unit.id in busy:
+                        continue
+                    key = (unit.id, steps)
+                    item = shared.get(key)
+                    if item is None:
+                        metres = steps * DISTANCE_STEP_M
+                        eta = round(metres * self._eta_per_m)
+                        item = UnitAdvice(agency, unit.id, unit.type, unit.post, metres, eta)
+                        if steps < _SHARED_ADVICE_STEPS:
+                            shared[key] = item
+                    advice.append(item)
+                    if len(advice) == wanted:
+                        break
+                if len(advice) == wanted:
+                    break
         return tuple(advice)
 
     def zones_geojson(self) -> dict[str, object]:

@@ -303,10 +303,15 @@ def _bench(args: argparse.Namespace) -> int:
             at = day + timedelta(seconds=rng.randrange(24 * 3600))
             points.append((lat, lon, rng.choice(categories), at))
     route = table.route
-    for label in ("first pass (cold caches)", "second pass"):
+    passes = [
+        ("first pass (cold caches), with unit advice", True),
+        ("second pass, with unit advice", True),
+        ("decision only (zone, rule, agencies)", False),
+    ]
+    for label, with_units in passes:
         start = time.perf_counter()
         for lat, lon, category, at in points:
-            route(lat, lon, category, now=at)
+            route(lat, lon, category, now=at, units=with_units)
         elapsed = time.perf_counter() - start
         print(
             f"{label}: {len(points)} lookups in {elapsed:.3f} s = "

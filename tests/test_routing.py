@@ -655,3 +655,11 @@ def test_loader_collects_every_problem_and_prints_one_per_line(rules_copy: Path)
     assert any(line.startswith("kecamatan.geojson: -: cannot read") for line in lines)
     assert any(line.startswith("rules.toml: kriminal-kota: unknown category") for line in lines)
     assert "agencies.toml: DAMKAR/DMK-01: capacity must be at least 1" in lines
+
+
+def test_decision_without_unit_advice_is_the_same_decision(table: RoutingTable) -> None:
+    here = _inside("Kasemen")
+    full = table.route(*here, "kebakaran", now=NOON)
+    bare = table.route(*here, "kebakaran", now=NOON, units=False)
+    assert bare.units == ()
+    assert (bare.rule_id, bare.agencies, bare.zone) == (full.rule_id, full.agencies, full.zone)

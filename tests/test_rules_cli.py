@@ -154,4 +154,7 @@ def test_diff_reports_the_line_of_a_malformed_incident(
 def test_bench_prints_lookups_per_second(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--n", "2000"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"second pass: 2000 lookups in [\d.]+ s = [\d,]+ lookups/s", out)
+    assert re.search(
+        r"second pass, with unit advice: 2000 lookups in [\d.]+ s = [\d,]+ lookups/s", out
+    )
+    assert re.search(r"decision only \(zone, rule, agencies\): 2000 lookups in [\d.]+ s", out)
