@@ -265,17 +265,22 @@ class Ctx:
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
     # token hash -> (user, trusted until); see authenticate()
     token_cache: dict[bytes, tuple[User, datetime]] = field(default_factory=dict)
+    # (rule-set version, its duplicate settings): rebuilt only when the rules are reloaded.
+    _duplicates: tuple[str, DuplicateSettings] | None = None
 
     @property
-    def duplicates(
-        self,
-    ) -> tuple[dict[str, screening.DuplicateWindow], dict[str, frozenset[str]]]:
-        return duplicate_settings(self.rules)
+    def duplicates(self) -> DuplicateSettings:
+        if self._duplicates is None or self._duplicates[0] != self.rules.version:
+            self._duplicates = (self.rules.version, duplicate_settings(self.rules))
+        return self._duplicates[1]
 
 
-def duplicate_settings(
-    rules: routing.RoutingTable,
-) -> tuple[dict[str, screening.DuplicateWindow], dict[str, frozenset[str]]]:
+DuplicateSettings: TypeAlias = (
+    "tuple[dict[str, screening.DuplicateWindow], dict[str, frozenset[str]]]"
+)
+
+
+def duplicate_settings(rules: routing.RoutingTable) -> DuplicateSettings:
     """Each category's duplicate radius, time window and related categories, from the rules."""
     windows = {
         c.code: screening.DuplicateWindow(c.duplicate_radius_m, c.duplicate_window_s)
