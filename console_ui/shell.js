@@ -3,6 +3,7 @@
 
 import { clearSession, getSession, homeFor } from "./api.js";
 import { applyI18n, fmtClock, getLang, onLangChange, setLang, t } from "./i18n.js";
+import { h } from "./dom.js";
 import { Stream } from "./stream.js";
 
 /** Returns the session, or sends the user to login / their own screen and returns null. */
@@ -20,15 +21,20 @@ export function guard(roles) {
 }
 
 export function setupHeader(session) {
-  document.getElementById("user-name").textContent = session.agency
-    ? `${session.username} · ${session.agency}`
-    : session.username;
-  document.getElementById("logout").addEventListener("click", () => {
+  const logout = () => {
     clearSession();
     location.assign("/");
-  });
+  };
+  const clock = h("span", { class: "clock mono", id: "clock" });
+  document.getElementById("session-controls").replaceChildren(
+    clock,
+    h("span", { id: "user-name" }, session.agency ? `${session.username} · ${session.agency}` : session.username),
+    h("div", { class: "lang-switch", role: "group", "aria-label": "Bahasa / Language" },
+      h("button", { type: "button", "data-lang": "id" }, "ID"),
+      h("button", { type: "button", "data-lang": "en" }, "EN")),
+    h("button", { type: "button", id: "logout", "data-i18n": "logout", onclick: logout }),
+  );
   setupLangSwitch();
-  const clock = document.getElementById("clock");
   const tick = () => (clock.textContent = fmtClock(new Date()));
   tick();
   setInterval(tick, 1000);
