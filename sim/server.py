@@ -53,6 +53,7 @@ class ServerProcess:
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="dispatch-sim-")
             data_dir = Path(self._tmp.name)
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.pgdata = data_dir.resolve() / "pg"
         self.port = port or free_port()
@@ -108,16 +109,21 @@ class ServerProcess:
             self.proc.wait()
             self.proc = None
 
-    def stop(self) -> None:
-        """SIGTERM: the server drains and stops its embedded PostgreSQL itself."""
+    def stop(self) -> int | None:
+        """SIGTERM: the server drains and stops its embedded PostgreSQL itself.
+
+        Returns the exit status (None if it was not running; -9 if it had to be killed).
+        """
+        code = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                code = self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                code = self.proc.wait()
         self.proc = None
+        return code
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
