@@ -320,8 +320,10 @@ async function loadKpis() {
 function kpiBlock(key) {
   const m = state.stats[key] ?? {};
   const unit = t("unit.s");
-  const pct = m.compliance_pct === null || m.compliance_pct === undefined ? "—" : `${Math.round(m.compliance_pct)}%`;
-  const ok = m.compliance_pct >= 90;
+  // Acknowledge is judged against each dispatch's own deadline (within_deadline_pct).
+  const share = m.compliance_pct ?? m.within_deadline_pct ?? null;
+  const pct = share === null ? "—" : `${Math.round(share)}%`;
+  const ok = m.meets_target ?? (share !== null && share >= 90);
   return h("div", { class: "chart" },
     h("h3", {}, t(`kpi.${key}`)),
     targetChart({ bars: [{ name: "P50", value: m.p50_s, color: "#38bdf8" }, { name: "P90", value: m.p90_s, color: "#818cf8" }], target: m.target_s, unit }),
