@@ -442,11 +442,14 @@ def nearby(
     location: Location,
     category: str,
     phone: str | None,
-) -> list[screening.Candidate]:
-    """Open incidents this call may be about, best first (pure lookup in the index)."""
+    user: User,
+) -> list[tuple[screening.Candidate, str | None]]:
+    """Open incidents this call may be about, best first, with their categories."""
+    require_centre(user)
     windows, compatible = ctx.duplicates
-    return screening.find_duplicates(
-        ctx.open_incidents.index,
+    index = ctx.open_incidents.index
+    found = screening.find_duplicates(
+        index,
         lat=location.lat,
         lon=location.lon,
         accuracy_m=location.accuracy_m,
@@ -456,6 +459,7 @@ def nearby(
         windows=windows,
         compatible=compatible,
     )
+    return [(c, getattr(index.get(c.incident_id), "category", None)) for c in found]
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,13 +531,58 @@ async def submit_incident(ctx: Ctx, intake: Intake, user: User) -> Submitted:
     return Submitted(incident, created, seqs[0] if seqs else None)
 
 
-async def get_incident(ctx: Ctx, incident_id: int, user: User) -> Incident:
+async def get_incident(ctx: Ctx, incident_id: int, user: User) -> tuple[Incident, list[Event]]:
+    """One incident and its timeline, for the centre or an agency assigned to it."""
     incident = await ctx.store.get_incident(incident_id)
     if incident is None:
         raise NotFound(f"incident {incident_id} not found")
     if not can_see(user, incident.agencies):
         raise Forbidden(f"incident {incident_id} is not assigned to {user.agency}")
-    return incident
+    return incident, await ctx.store.list_incident_events(incident_id)
+
+
+async def list_open(ctx: Ctx, user: User) -> tuple[list[Incident], int]:
+    """Open incidents the user may see (an agency: its live ones) and the seq they reflect.
+
+    The seq is read first: a screen that resumes from it may see a change twice (it upserts),
+    but never miss one.
+    """
+    last_seq = await ctx.store.last_seq()
+    agency = None if user.is_centre else user.agency
+    return await ctx.store.list_open_incidents(agency), last_seq
+
+
+def require_centre(user: User) -> None:
+    """Calls and callers' numbers are the centre's business, not an agency's."""
+    if not user.is_centre:
+        raise Forbidden("calls and callers are visible to the centre only")
+
+
+async def get_call(ctx: Ctx, call_id: int, user: User) -> tuple[CallRecord, CallerView]:
+    require_centre(user)
+    call = await ctx.store.get_call(call_id)
+    if call is None:
+        raise NotFound(f"call {call_id} not found")
+    return call, await view_caller(ctx, call.phone, ctx.clock(), exclude_call=call.id)
+
+
+async def pending_calls(ctx: Ctx, user: User) -> list[CallRecord]:
+    """Calls still waiting for an outcome: the call-takers' queue."""
+    require_centre(user)
+    # A call left without an outcome for a day is abandoned in practice; it drops off the queue.
+    return await ctx.store.list_pending_calls(ctx.clock() - timedelta(days=1))
+
+
+async def callbacks(ctx: Ctx, user: User) -> list[JSONObject]:
+    """Silent calls still to be called back."""
+    require_centre(user)
+    # Silent calls of the last 24 h: older ones are past the point where a callback helps.
+    return await ctx.store.list_callbacks(ctx.clock() - timedelta(hours=24))
+
+
+async def caller(ctx: Ctx, phone: str, user: User) -> CallerView:
+    require_centre(user)
+    return await view_caller(ctx, phone, ctx.clock())
 
 
 async def _persist(tx: Tx, before: Incident, after: Incident) -> None:

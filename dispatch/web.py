@@ -224,33 +224,19 @@ async def post_call(request: web.Request) -> web.Response:
     return json_response(body, 201)
 
 
-async def centre_user(request: web.Request) -> User:
-    """Calls and callers' numbers are the centre's business, not an agency's."""
-    user = await current_user(request)
-    if not user.is_centre:
-        raise Forbidden("calls and callers are visible to the centre only")
-    return user
-
-
 async def get_call(request: web.Request) -> web.Response:
-    await centre_user(request)
-    ctx = ctx_of(request)
-    call = await ctx.store.get_call(path_id(request))
-    if call is None:
-        raise NotFound("call not found")
+    user = await current_user(request)
+    call, view = await actions.get_call(ctx_of(request), path_id(request), user)
     body = dump_call(call)
-    view = await actions.view_caller(ctx, call.phone, ctx.clock(), exclude_call=call.id)
     body["history"] = actions.dump_history(view.history)
     return json_response(body)
 
 
 async def list_calls(request: web.Request) -> web.Response:
-    await centre_user(request)
+    user = await current_user(request)
     if request.query.get("pending") not in {"1", "true"}:
         raise BadInput({"pending": "only pending=1 (calls without an outcome) is supported"})
-    ctx = ctx_of(request)
-    # A call left without an outcome for a day is abandoned in practice; it drops off the queue.
-    calls = await ctx.store.list_pending_calls(ctx.clock() - timedelta(days=1))
+    calls = await actions.pending_calls(ctx_of(request), user)
     return json_response({"calls": [dump_call(c) for c in calls]})
 
 
@@ -262,10 +248,8 @@ async def post_call_outcome(request: web.Request) -> web.Response:
 
 
 async def get_callbacks(request: web.Request) -> web.Response:
-    await centre_user(request)
-    ctx = ctx_of(request)
-    # Silent calls of the last 24 h: older ones are past the point where a callback helps.
-    callbacks = await ctx.store.list_callbacks(ctx.clock() - timedelta(hours=24))
+    user = await current_user(request)
+    callbacks = await actions.callbacks(ctx_of(request), user)
     return json_response({"callbacks": list[JSON](callbacks)})
 
 
@@ -300,10 +284,9 @@ def dump_caller(phone: str, view: actions.CallerView) -> JSONObject:
 
 
 async def get_number(request: web.Request) -> web.Response:
-    await centre_user(request)
-    ctx = ctx_of(request)
+    user = await current_user(request)
     phone = phone_of(request)
-    return json_response(dump_caller(phone, await actions.view_caller(ctx, phone, ctx.clock())))
+    return json_response(dump_caller(phone, await actions.caller(ctx_of(request), phone, user)))
 
 
 async def post_block(request: web.Request) -> web.Response:
@@ -316,7 +299,7 @@ async def post_block(request: web.Request) -> web.Response:
 
 
 async def get_nearby(request: web.Request) -> web.Response:
-    await centre_user(request)
+    user = await current_user(request)
     ctx = ctx_of(request)
     q = request.query
     errors: dict[str, str] = {}
@@ -330,21 +313,17 @@ async def get_nearby(request: web.Request) -> web.Response:
     phone = parse_phone(q["phone"], errors) if q.get("phone") else None
     if errors or location is None:
         raise BadInput({k.removeprefix("location."): v for k, v in errors.items()})
-    candidates = actions.nearby(ctx, location, category, phone)
-    index = ctx.open_incidents.index
-    rows: list[JSON] = []
-    for c in candidates:
-        found = index.get(c.incident_id)
-        rows.append(
-            {
-                "incident_id": c.incident_id,
-                "distance_m": round(c.distance_m, 1),
-                "age_s": round(c.age_s),
-                "score": c.score,
-                "reasons": list(c.reasons),
-                "category": found.category if found else None,
-            }
-        )
+    rows: list[JSON] = [
+        {
+            "incident_id": c.incident_id,
+            "distance_m": round(c.distance_m, 1),
+            "age_s": round(c.age_s),
+            "score": c.score,
+            "reasons": list(c.reasons),
+            "category": incident_category,
+        }
+        for c, incident_category in actions.nearby(ctx, location, category, phone, user)
+    ]
     return json_response({"candidates": rows})
 
 
@@ -408,9 +387,8 @@ async def post_incident(request: web.Request) -> web.Response:
 async def get_incident(request: web.Request) -> web.Response:
     user = await current_user(request)
     ctx = ctx_of(request)
-    incident = await actions.get_incident(ctx, path_id(request), user)
+    incident, events = await actions.get_incident(ctx, path_id(request), user)
     body = dump_incident(incident)
-    events = await ctx.store.list_incident_events(incident.id)
     agency = None if user.is_centre else user.agency
     body["timeline"] = [
         {k: v for k, v in dump_event(e, agency).items() if k != "data"} | {"data": _brief(e.data)}
@@ -431,14 +409,13 @@ async def list_incidents(request: web.Request) -> web.Response:
     status = request.query.get("status", "open")
     if status != "open":
         raise BadInput({"status": "only status=open is supported"})
-    ctx = ctx_of(request)
+    incidents, last_seq = await actions.list_open(ctx_of(request), user)
     agency = None if user.is_centre else user.agency
-    incidents = await ctx.store.list_open_incidents(agency)
     rows: list[JSON] = [
         dump_incident(i) if agency is None else redact_incident(dump_incident(i), agency)
         for i in incidents
     ]
-    return json_response({"incidents": rows, "last_seq": await ctx.store.last_seq()})
+    return json_response({"incidents": rows, "last_seq": last_seq})
 
 
 async def post_status(request: web.Request) -> web.Response:
