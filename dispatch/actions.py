@@ -54,6 +54,7 @@ from dispatch.incidents import (
     can_see,
     close,
     dump_call,
+    dump_incident,
     incident_event,
     require_open,
     settle,
@@ -467,6 +468,8 @@ class Submitted:
     incident: Incident
     created: bool
     seq: int | None
+    # The incident as JSON, the very snapshot its event carries: built once per intake.
+    view: JSONObject
 
 
 async def submit_incident(ctx: Ctx, intake: Intake, user: User) -> Submitted:
@@ -509,7 +512,7 @@ async def submit_incident(ctx: Ctx, intake: Intake, user: User) -> Submitted:
         assignments=assignments,
     )
 
-    async def work(tx: Tx) -> tuple[tuple[Incident, bool], list[NewEvent]]:
+    async def work(tx: Tx) -> tuple[tuple[Incident, JSONObject | None], list[NewEvent]]:
         call = await tx.open_incident(draft, intake.phone or intake.call_id or 0)
         if call is None:
             # Rare paths, read only now: a retry of a committed submit, or a bad call id.
@@ -517,18 +520,21 @@ async def submit_incident(ctx: Ctx, intake: Intake, user: User) -> Submitted:
             if existing is not None:
                 found = await tx.get_incident(existing)
                 assert found is not None
-                return (found, False), []
+                return (found, None), []
             bad = await _call(tx, intake.call_id or 0)
             raise InvalidTransition(f"call {bad.id} is already closed as {bad.outcome}")
         assert call.incident_id is not None
         incident = replace(draft, id=call.incident_id, calls=(call,))
         event = incident_event("incident.opened", user, now, incident, call_id=call.id)
-        return (incident, True), [event]
+        view = event.data["incident"]
+        assert isinstance(view, dict)
+        return (incident, view), [event]
 
-    (incident, created), seqs = await ctx.writer.submit(work)
-    if created:
-        ctx.metrics.intake.labels(category=incident.category, outcome="incident").inc()
-    return Submitted(incident, created, seqs[0] if seqs else None)
+    (incident, view), seqs = await ctx.writer.submit(work)
+    if view is None:  # a retry: the first submit's incident, as it is now
+        return Submitted(incident, False, None, dump_incident(incident))
+    ctx.metrics.intake.labels(category=incident.category, outcome="incident").inc()
+    return Submitted(incident, True, seqs[0], view)
 
 
 async def get_incident(ctx: Ctx, incident_id: int, user: User) -> tuple[Incident, list[Event]]:

@@ -379,8 +379,7 @@ async def post_incident(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     intake = parse_intake(await read_json(request), ctx.rules.categories)
     result = await actions.submit_incident(ctx, intake, user)
-    body = dump_incident(result.incident)
-    body["seq"] = result.seq
+    body = {**result.view, "seq": result.seq}
     return json_response(body, 201 if result.created else 200)
 
 
