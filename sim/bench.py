@@ -21,7 +21,8 @@ from typing import Any
 import aiohttp
 import psutil
 
-from sim.clients import Api, JSONDict, StreamClient, percentile
+from dispatch.kpis import percentile
+from sim.clients import Api, JSONDict, StreamClient
 from sim.loadgen import Job, Sample, run_job
 from sim.scenario import load_zones, point_in
 from sim.server import ServerProcess

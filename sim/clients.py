@@ -6,7 +6,6 @@ They speak only the public HTTP/WebSocket contract (DESIGN §5); they must not i
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -176,12 +175,3 @@ async def replay(api: Api, idle_s: float = 1.0) -> dict[int, str]:
             event = orjson.loads(msg.data)
             seqs[int(event["seq"])] = str(event.get("type"))
     return seqs
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100); None for no data."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]

@@ -19,7 +19,8 @@ from typing import Any
 
 import aiohttp
 
-from sim.clients import Api, JSONDict, Reply, StreamClient, percentile
+from dispatch.kpis import percentile
+from sim.clients import Api, JSONDict, Reply, StreamClient
 from sim.scenario import Scenario, SimCall
 
 # Agency behaviour, simulated seconds: acknowledge (lognormal median ~40 s), leave, travel, work.
