@@ -42,17 +42,17 @@ class Embedded:
         pgserver only stops the postmaster it started itself; one restarted by an operator
         (pg_ctl) since then would be left running.
         """
-        pg_ctl = str(POSTGRES_BIN_PATH / "pg_ctl")
-        # The package's own binary on our own data directory; a cluster already stopped just
-        # makes pg_ctl answer non-zero, which is fine here.
-        subprocess.run(  # noqa: S603
-            [pg_ctl, "-D", str(self.pgdata), "-w", "-m", "fast", "stop"],
+        # pgserver first: it stops the postmaster it knows and keeps its bookkeeping of who
+        # uses the cluster. Then pg_ctl, for a postmaster it does not know; a cluster already
+        # stopped just makes pg_ctl answer non-zero, which is fine here.
+        self.server.cleanup()
+        subprocess.run(  # noqa: S603 (the package's own binary on our own data directory)
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), "-w", "-m", "fast", "stop"],
             user=self.server.system_user,
             check=False,
             capture_output=True,
             timeout=120,
         )
-        self.server.cleanup()  # pgserver's own bookkeeping of who uses the cluster
 
 
 def _forget_dead_handles(pgdata: Path) -> None:
