@@ -148,7 +148,6 @@ SELECT_TOKEN_USER = """
 SELECT u.id, u.username, u.role, u.agency, t.expires_at
 FROM tokens t JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = $1 AND t.expires_at > $2"""
-DELETE_EXPIRED_TOKENS = "DELETE FROM tokens WHERE expires_at <= $1"
 
 INSERT_CALL = """
 INSERT INTO calls (phone, channel, received_at, answered_at, lat, lon, accuracy_m, created_by,
@@ -625,9 +624,6 @@ class Store:
         """The token's user and its expiry, if it is known and not expired."""
         row = await self.pool.fetchrow(SELECT_TOKEN_USER, token_hash, now)
         return (_user(row), row["expires_at"]) if row else None
-
-    async def delete_expired_tokens(self, now: datetime) -> None:
-        await self.pool.execute(DELETE_EXPIRED_TOKENS, now)
 
     async def get_incident(self, incident_id: int) -> Incident | None:
         row = await self.pool.fetchrow(SELECT_INCIDENT, incident_id)
