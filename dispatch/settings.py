@@ -51,7 +51,6 @@ class Settings:
     # Group commit: at most this many changes share one transaction under load.
     max_batch: int = 64
     pool_size: int = 10
-    tile_url: str = ""
     block_policy: BlockPolicy = field(default_factory=BlockPolicy)
 
     @classmethod
@@ -69,7 +68,6 @@ class Settings:
             stream_queue_size=_int(env, "DISPATCH_STREAM_QUEUE", 1000, 10, 1_000_000),
             max_batch=_int(env, "DISPATCH_MAX_BATCH", 64, 1, 1000),
             pool_size=_int(env, "DISPATCH_POOL_SIZE", 10, 2, 100),
-            tile_url=env.get("DISPATCH_TILE_URL", ""),
             block_policy=BlockPolicy(
                 day_limit=_int(env, "DISPATCH_BLOCK_DAY_LIMIT", 5, 1, 1000),
                 month_limit=_int(env, "DISPATCH_BLOCK_MONTH_LIMIT", 10, 1, 10_000),
