@@ -623,6 +623,22 @@ async def _locked(tx: Tx, incident_id: int) -> Incident:
     return incident
 
 
+Change: TypeAlias = Callable[[Incident], tuple[Incident, list[NewEvent]]]
+
+
+async def _change_incident(ctx: Ctx, incident_id: int, change: Change) -> Incident:
+    """Lock the incident, let ``change`` decide (no I/O), write what changed, commit."""
+
+    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
+        before = await _locked(tx, incident_id)
+        after, events = change(before)
+        await _persist(tx, before, after)
+        return after, events
+
+    incident, _ = await ctx.writer.submit(work)
+    return incident
+
+
 async def change_status(
     ctx: Ctx, incident_id: int, change: StatusChange, user: User, agency: str | None
 ) -> Incident:
@@ -633,8 +649,7 @@ async def change_status(
         require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
     now = ctx.clock()
 
-    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
-        incident = await _locked(tx, incident_id)
+    def decide(incident: Incident) -> tuple[Incident, list[NewEvent]]:
         mine = next((a for a in incident.assignments if a.agency == agency), None)
         if mine is None:
             if user.role is UserRole.AGENCY:
@@ -649,7 +664,6 @@ async def change_status(
             # A decline re-routes: the rule's fallback agency takes the declined role.
             assignments, fallback = _with_fallback(ctx, incident, assignments, mine, now)
         after = settle(incident, assignments, now)
-        await _persist(tx, incident, after)
         data: JSONObject = {
             "agency": mine.agency,
             "from_state": mine.status.value,
@@ -662,8 +676,7 @@ async def change_status(
             events.append(_created(fallback, after, now, reason))
         return after, [*events, *_closing(user, now, incident, after)]
 
-    incident, _ = await ctx.writer.submit(work)
-    return incident
+    return await _change_incident(ctx, incident_id, decide)
 
 
 def _with_fallback(
@@ -704,15 +717,12 @@ async def close_incident(
     require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
     now = ctx.clock()
 
-    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
-        before = await _locked(tx, incident_id)
+    def decide(before: Incident) -> tuple[Incident, list[NewEvent]]:
         after = close(before, reason, now, note)
-        await _persist(tx, before, after)
         data: JSONObject = {"reason": reason.value, "note": note}
         return after, [incident_event("incident.closed", user, now, after, data)]
 
-    incident, _ = await ctx.writer.submit(work)
-    return incident
+    return await _change_incident(ctx, incident_id, decide)
 
 
 async def add_assignment(
@@ -722,8 +732,7 @@ async def add_assignment(
     require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
     now = ctx.clock()
 
-    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
-        before = await _locked(tx, incident_id)
+    def decide(before: Incident) -> tuple[Incident, list[NewEvent]]:
         require_open(before)
         current = next((a for a in before.assignments if a.agency == agency), None)
         if current is not None and current.status not in TERMINAL:
@@ -733,12 +742,10 @@ async def add_assignment(
         )
         kept = tuple(a for a in before.assignments if a.agency != agency)
         after = settle(before, (*kept, added), now)
-        await _persist(tx, before, after)
         data: JSONObject = {"agency": agency, "role": role.value}
         return after, [incident_event("assignment.created", user, now, after, data)]
 
-    incident, _ = await ctx.writer.submit(work)
-    return incident
+    return await _change_incident(ctx, incident_id, decide)
 
 
 async def cancel_assignment(
@@ -748,8 +755,7 @@ async def cancel_assignment(
     require_role(user, UserRole.SUPERVISOR, UserRole.ADMIN)
     now = ctx.clock()
 
-    async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
-        before = await _locked(tx, incident_id)
+    def decide(before: Incident) -> tuple[Incident, list[NewEvent]]:
         require_open(before)
         current = next((a for a in before.assignments if a.agency == agency), None)
         if current is None:
@@ -759,13 +765,11 @@ async def cancel_assignment(
         after = settle(
             before, tuple(cancelled if a is current else a for a in before.assignments), now
         )
-        await _persist(tx, before, after)
         data: JSONObject = {"agency": agency, "from_state": current.status.value, "note": note}
         event = incident_event("assignment.cancelled", user, now, after, data)
         return after, [event, *_closing(user, now, before, after)]
 
-    incident, _ = await ctx.writer.submit(work)
-    return incident
+    return await _change_incident(ctx, incident_id, decide)
 
 
 # --- calls: screening, outcomes, duplicates ------------------------------------------------
