@@ -406,6 +406,10 @@ async def ensure_demo_accounts(ctx: Ctx) -> None:
         await ctx.store.ensure_user(username, password, role, agency)
 
 
+# Who works calls: call-takers, and supervisors and admins standing in for them.
+CENTRE_STAFF = (UserRole.CALLTAKER, UserRole.SUPERVISOR, UserRole.ADMIN)
+
+
 def require_role(user: User, *roles: UserRole) -> None:
     if user.role not in roles:
         allowed = ", ".join(r.value for r in roles)
@@ -421,7 +425,7 @@ async def receive_call(ctx: Ctx, call: NewCall, user: User) -> tuple[CallRecord,
     A blocked number's call is recorded and shown like any other: screening informs, it never
     holds back a caller who may have a real emergency.
     """
-    require_role(user, UserRole.CALLTAKER, UserRole.SUPERVISOR, UserRole.ADMIN)
+    require_role(user, *CENTRE_STAFF)
     now = ctx.clock()
     view = await view_caller(ctx, call.phone, call.received_at or now)
     verdict = dump_screening(view.screening)
@@ -474,7 +478,7 @@ class Submitted:
 
 async def submit_incident(ctx: Ctx, intake: Intake, user: User) -> Submitted:
     """Open, route and dispatch in one commit; a repeated ``client_ref`` returns the first."""
-    require_role(user, UserRole.CALLTAKER, UserRole.SUPERVISOR, UserRole.ADMIN)
+    require_role(user, *CENTRE_STAFF)
     now = ctx.clock()
     rules = ctx.rules
     loc = intake.location
@@ -613,6 +617,14 @@ async def _call(tx: Tx, call_id: int) -> CallRecord:
     call = await tx.get_call(call_id)
     if call is None:
         raise NotFound(f"call {call_id} not found")
+    return call
+
+
+async def _open_call(tx: Tx, call_id: int) -> CallRecord:
+    """A call that has no outcome yet: the only kind that can still be closed or linked."""
+    call = await _call(tx, call_id)
+    if call.outcome is not None:
+        raise InvalidTransition(f"call {call_id} is already closed as {call.outcome}")
     return call
 
 
@@ -833,13 +845,11 @@ async def close_call(
     ctx: Ctx, call_id: int, outcome: str, note: str | None, user: User
 ) -> CallRecord:
     """Close a call that opens no incident: prank, ghost, info, misdial, abandoned."""
-    require_role(user, UserRole.CALLTAKER, UserRole.SUPERVISOR, UserRole.ADMIN)
+    require_role(user, *CENTRE_STAFF)
     now = ctx.clock()
 
     async def work(tx: Tx) -> tuple[CallRecord, list[NewEvent]]:
-        call = await _call(tx, call_id)
-        if call.outcome is not None:
-            raise InvalidTransition(f"call {call_id} is already closed as {call.outcome}")
+        await _open_call(tx, call_id)
         closed = await tx.close_call(call_id, outcome, now, note)
         event = user_event("call.closed", user, now, {"call": dump_call(closed)}, call_id=call_id)
         return closed, [event]
@@ -853,7 +863,7 @@ async def record_callback(
     ctx: Ctx, call_id: int, result: str, note: str | None, user: User
 ) -> None:
     """A call-taker called a silent caller back; the attempt and its result are kept."""
-    require_role(user, UserRole.CALLTAKER, UserRole.SUPERVISOR, UserRole.ADMIN)
+    require_role(user, *CENTRE_STAFF)
     now = ctx.clock()
 
     async def work(tx: Tx) -> tuple[None, list[NewEvent]]:
@@ -869,15 +879,13 @@ async def record_callback(
 
 async def attach_call(ctx: Ctx, incident_id: int, call_id: int, user: User) -> Incident:
     """Link an extra caller to an incident: its agencies hear of it; nothing new is dispatched."""
-    require_role(user, UserRole.CALLTAKER, UserRole.SUPERVISOR, UserRole.ADMIN)
+    require_role(user, *CENTRE_STAFF)
     now = ctx.clock()
 
     async def work(tx: Tx) -> tuple[Incident, list[NewEvent]]:
         incident = await _locked(tx, incident_id)
         require_open(incident)
-        call = await _call(tx, call_id)
-        if call.outcome is not None:
-            raise InvalidTransition(f"call {call_id} is already closed as {call.outcome}")
+        call = await _open_call(tx, call_id)
         await tx.link_call(call_id, incident_id, "duplicate", now)
         linked = replace(call, incident_id=incident_id, outcome="duplicate", outcome_at=now)
         after = replace(incident, calls=(*incident.calls, linked))
